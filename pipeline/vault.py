@@ -1,0 +1,306 @@
+"""The vault: individual-level records, encrypted, in one DuckDB file.
+
+Clear columns are only `record_id, dataset, subject, key_id, created_at, expires_at,
+policy_version` (plus nonce and ciphertext). The ciphertext is AES-256-GCM under the
+subject's data key for that dataset, with associated data binding record id, dataset and
+subject: a ciphertext copied into another row does not decrypt.
+
+The same file holds the ingest registry (files by SHA-256) and the quarantine (invalid
+lines, encrypted under a per-file key), so that a partition's records, its quarantined
+lines and the note that it was ingested commit in one transaction: a run killed half-way
+leaves either all of a file or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import polars as pl
+
+from .crypto import open_sealed, seal
+from .keystore import KeyStore
+
+QUARANTINE_DATASET = "quarantine"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    record_id      VARCHAR PRIMARY KEY,
+    dataset        VARCHAR NOT NULL,
+    subject        VARCHAR NOT NULL,
+    key_id         VARCHAR NOT NULL,
+    nonce          BLOB NOT NULL,
+    ciphertext     BLOB NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    expires_at     TIMESTAMPTZ NOT NULL,
+    policy_version VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingested_files (
+    sha256      VARCHAR PRIMARY KEY,
+    name        VARCHAR NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    lines_read  BIGINT NOT NULL,
+    loaded      BIGINT NOT NULL,
+    duplicates  BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    excluded    BIGINT NOT NULL,
+    file_error  VARCHAR
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    file_sha   VARCHAR NOT NULL,
+    file_name  VARCHAR NOT NULL,
+    line_no    BIGINT NOT NULL,
+    field      VARCHAR NOT NULL,
+    rule       VARCHAR NOT NULL,
+    key_id     VARCHAR NOT NULL,
+    nonce      BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    PRIMARY KEY (file_sha, line_no)
+);
+"""
+
+RECORD_COLUMNS = [
+    "record_id", "dataset", "subject", "key_id", "nonce", "ciphertext",
+    "created_at", "expires_at", "policy_version",
+]
+
+
+def record_aad(record_id: str, dataset: str, subject: str) -> bytes:
+    return f"mhpipe/record/v1|{record_id}|{dataset}|{subject}".encode()
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    record_id: str
+    dataset: str
+    subject: str
+    payload: dict[str, Any]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class QuarantineLine:
+    line_no: int
+    field: str
+    rule: str
+    raw: bytes
+
+    @property
+    def reason(self) -> str:
+        return f"line {self.line_no}: {self.field}: {self.rule}"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    sha256: str
+    name: str
+    lines_read: int
+    loaded: int
+    duplicates: int
+    quarantined: int
+    excluded: int = 0  # valid but already past the intake retention when it arrived
+    file_error: str | None = None
+
+
+class Vault:
+    def __init__(self, path: Path, keys: KeyStore):
+        self.path = Path(path)
+        self.keys = keys
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.con = duckdb.connect(str(self.path))
+        os.chmod(self.path, 0o600)
+        self.con.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ingest registry --------------------------------------------------------------
+    def ingested_shas(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT sha256 FROM ingested_files").fetchall()}
+
+    def existing_ids(self, record_ids: list[str]) -> set[str]:
+        if not record_ids:
+            return set()
+        ids = pl.DataFrame({"record_id": record_ids}).to_arrow()
+        self.con.register("_probe", ids)
+        try:
+            rows = self.con.execute(
+                "SELECT r.record_id FROM records r JOIN _probe USING (record_id)"
+            ).fetchall()
+        finally:
+            self.con.unregister("_probe")
+        return {r[0] for r in rows}
+
+    # -- writes -----------------------------------------------------------------------
+    def _seal_records(self, records: list[NewRecord], policy_version: str) -> pl.DataFrame:
+        now = datetime.now(timezone.utc)
+        rows = []
+        for r in records:
+            key_id, dek = self.keys.data_key(r.dataset, r.subject)
+            plaintext = json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
+            nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
+            rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
+                         r.expires_at, policy_version))
+        return pl.DataFrame(rows, schema=_RECORD_SCHEMA, orient="row")
+
+    def _insert_records(self, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        self.con.register("_new_records", frame.to_arrow())
+        try:
+            self.con.execute(
+                "INSERT INTO records SELECT * FROM _new_records ON CONFLICT DO NOTHING"
+            )
+        finally:
+            self.con.unregister("_new_records")
+
+    def put_records(self, records: list[NewRecord], policy_version: str) -> None:
+        """Idempotent per record id: a record already present is left as it is."""
+        frame = self._seal_records(records, policy_version)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._insert_records(frame)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def commit_file(
+        self,
+        outcome: FileOutcome,
+        records: list[NewRecord],
+        quarantined: list[QuarantineLine],
+        policy_version: str,
+    ) -> None:
+        """Records, quarantined lines and the ingest note of one file, all or nothing."""
+        frame = self._seal_records(records, policy_version)
+        q_rows = []
+        if quarantined:
+            key_id, dek = self.keys.data_key(QUARANTINE_DATASET, outcome.sha256)
+            for q in quarantined:
+                aad = f"mhpipe/quarantine/v1|{outcome.sha256}|{q.line_no}".encode()
+                nonce, ct = seal(dek, q.raw, aad)
+                q_rows.append((outcome.sha256, outcome.name, q.line_no, q.field, q.rule,
+                               key_id, nonce, ct))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._insert_records(frame)
+            if q_rows:
+                self.con.executemany(
+                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    q_rows,
+                )
+            self.con.execute(
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [outcome.sha256, outcome.name, datetime.now(timezone.utc), outcome.lines_read,
+                 outcome.loaded, outcome.duplicates, outcome.quarantined, outcome.excluded,
+                 outcome.file_error],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    # -- reads ------------------------------------------------------------------------
+    def subjects(self, dataset: str) -> set[str]:
+        rows = self.con.execute(
+            "SELECT DISTINCT subject FROM records WHERE dataset = ?", [dataset]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def record_ids(self, dataset: str) -> set[str]:
+        rows = self.con.execute(
+            "SELECT record_id FROM records WHERE dataset = ?", [dataset]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def read(self, dataset: str, batch_rows: int = 50_000) -> Iterator[tuple[str, str, dict]]:
+        """Decrypt a dataset: yields (record_id, subject, payload). Rows whose key was
+        destroyed are skipped (they are unreadable by design)."""
+        offset = 0
+        deks: dict[str, bytes | None] = {}
+        while True:
+            batch = self.con.execute(
+                "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
+                "WHERE dataset = ? ORDER BY record_id LIMIT ? OFFSET ?",
+                [dataset, batch_rows, offset],
+            ).fetchall()
+            if not batch:
+                return
+            offset += len(batch)
+            for record_id, subject, key_id, nonce, ct in batch:
+                if key_id not in deks:
+                    deks[key_id] = self.keys.key_by_id(key_id)
+                dek = deks[key_id]
+                if dek is None:
+                    continue
+                plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
+                yield record_id, subject, json.loads(plain)
+
+    def quarantine_summary(self) -> list[tuple[str, str, int]]:
+        return self.con.execute(
+            "SELECT field, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY 3 DESC, 1, 2"
+        ).fetchall()
+
+    # -- deletes ----------------------------------------------------------------------
+    def delete_subjects(self, dataset: str, subjects: set[str]) -> int:
+        """Delete a dataset's rows for these subjects and shred their data keys."""
+        if not subjects:
+            return 0
+        probe = pl.DataFrame({"subject": sorted(subjects)}).to_arrow()
+        self.con.register("_gone", probe)
+        try:
+            n = self.con.execute(
+                "SELECT count(*) FROM records WHERE dataset = ? AND subject IN (SELECT subject FROM _gone)",
+                [dataset],
+            ).fetchone()[0]
+            self.con.execute(
+                "DELETE FROM records WHERE dataset = ? AND subject IN (SELECT subject FROM _gone)",
+                [dataset],
+            )
+        finally:
+            self.con.unregister("_gone")
+        self.con.execute("CHECKPOINT")
+        self.keys.destroy(dataset, sorted(subjects))
+        return n
+
+    def delete_expired(self, now: datetime) -> dict[str, int]:
+        """Retention: delete expired rows; shred the keys of subjects left with none."""
+        expired = self.con.execute(
+            "SELECT dataset, count(*) FROM records WHERE expires_at <= ? GROUP BY dataset",
+            [now],
+        ).fetchall()
+        if not expired:
+            return {}
+        before = self.con.execute(
+            "SELECT DISTINCT dataset, subject FROM records WHERE expires_at <= ?", [now]
+        ).fetchall()
+        self.con.execute("DELETE FROM records WHERE expires_at <= ?", [now])
+        still = set(self.con.execute("SELECT DISTINCT dataset, subject FROM records").fetchall())
+        self.con.execute("CHECKPOINT")
+        gone: dict[str, list[str]] = {}
+        for ds, subj in before:
+            if (ds, subj) not in still:
+                gone.setdefault(ds, []).append(subj)
+        for ds, subjects in gone.items():
+            self.keys.destroy(ds, subjects)
+        return {ds: n for ds, n in expired}
+
+
+_RECORD_SCHEMA = {
+    "record_id": pl.String, "dataset": pl.String, "subject": pl.String, "key_id": pl.String,
+    "nonce": pl.Binary, "ciphertext": pl.Binary,
+    "created_at": pl.Datetime("us", "UTC"), "expires_at": pl.Datetime("us", "UTC"),
+    "policy_version": pl.String,
+}
