@@ -65,7 +65,7 @@ class _Event(BaseModel):
             raise ValueError(f"must be the integer {SCHEMA_VERSION}")
         return value
 
-    @field_validator("occurred_at", mode="plain")
+    @field_validator("occurred_at", mode="before")
     @classmethod
     def _offset_timestamp(cls, value: Any) -> datetime:
         if not isinstance(value, str):

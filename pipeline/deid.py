@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -94,7 +95,14 @@ class Engine:
         }
         nlp_engine = NlpEngineProvider(nlp_configuration=nlp_config).create_engine()
         registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-        registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
+        # Presidio warns once per recognizer of another language that it skips: noise.
+        presidio_log = logging.getLogger("presidio-analyzer")
+        level = presidio_log.level
+        presidio_log.setLevel(logging.ERROR)
+        try:
+            registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
+        finally:
+            presidio_log.setLevel(level)
         self.model = model
         self.analyzer = AnalyzerEngine(
             nlp_engine=nlp_engine, registry=registry, supported_languages=[LANGUAGE],

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from .contract import Event, Message
+import polars as pl
+
+from .contract import EVENT_MODELS, EVENT_TYPES, Event, Message
 from .deid import Engine, Operator
 from .ingest import ParsedFile
 from .keystore import KeyStore
@@ -34,6 +36,7 @@ class IntakeResult:
 
 def _payload(event: Event, key: bytes) -> dict:
     data = event.model_dump(mode="json", exclude={"event_id", "user_id", "schema_version"})
+    data["occurred_at"] = event.occurred_at.astimezone(timezone.utc).isoformat()
     if event.session_id is not None:
         data["session_id"] = pseudonymise(key, "session", event.session_id)
     return data
@@ -100,6 +103,43 @@ def ingest_file(
         excluded=expired,
         file_error=parsed.file_error,
     )
-    vault.commit_file(outcome, records, parsed.quarantined, policy.version)
+    if parsed.file_error is None or parsed.raw.path.exists():
+        # A vanished file is not recorded: it will be picked up again if it comes back.
+        vault.commit_file(outcome, records, parsed.quarantined, policy.version)
     return IntakeResult(outcome, len(messages), entities)
 
+
+
+def read_intake(vault: Vault) -> dict[str, pl.DataFrame]:
+    """Decrypt the intake store into one frame per event type (with `record_id`, `subject`).
+
+    `occurred_at` is parsed to UTC datetimes. Only the caller's process ever sees these
+    frames; they are never written anywhere in clear.
+    """
+    rows: dict[str, list[dict]] = {t: [] for t in EVENT_TYPES}
+    for record_id, subject, payload in vault.read(INTAKE_DATASET):
+        payload["record_id"] = record_id
+        payload["subject"] = subject
+        rows[payload["event_type"]].append(payload)
+    frames = {}
+    for event_type, items in rows.items():
+        model = EVENT_MODELS[event_type]
+        columns = ["record_id", "subject"] + [
+            c for c in model.model_fields if c not in ("event_id", "user_id", "schema_version")
+        ]
+        schema = {c: _POLARS_TYPES.get(c, pl.String) for c in columns}
+        frame = pl.DataFrame(
+            [{c: r.get(c) for c in columns} for r in items], schema=schema, orient="row"
+        )
+        frames[event_type] = frame.with_columns(
+            pl.col("occurred_at").str.to_datetime(
+                "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us"
+            )
+        )
+    return frames
+
+
+_POLARS_TYPES = {
+    "turn": pl.Int64, "birth_year": pl.Int64, "deprivation_decile": pl.Int64,
+    "total": pl.Int64, "items": pl.List(pl.Int64),
+}

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .disclosure_control import ROUNDING_BASE, SUPPRESSION_THRESHOLD
+
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 ENTITY_OPERATORS = ("placeholder", "redact", "mask", "hash")
 
@@ -61,7 +63,6 @@ class Dataset(_Frozen):
     encrypted: bool
     retention_days: int = Field(ge=1, le=3650)
     only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = ()
-    entity_operator: Literal[ENTITY_OPERATORS] = "placeholder"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _individual_is_encrypted(self) -> "Dataset":
@@ -71,8 +72,10 @@ class Dataset(_Frozen):
 
 
 class Publication(_Frozen):
-    suppression_threshold: int = Field(ge=1, le=100)
-    rounding_base: int = Field(ge=1, le=100)
+    """May tighten, never loosen, the floors in `pipeline.disclosure_control`."""
+
+    suppression_threshold: int = Field(ge=SUPPRESSION_THRESHOLD, le=100)
+    rounding_base: int = Field(ge=ROUNDING_BASE, le=100)
     minimum_group_size: int = Field(ge=1, le=1000)
 
 

@@ -1,0 +1,172 @@
+"""`mhpipe`: the command line. A thin layer over `pipeline` and `flows`.
+
+Prefect is imported only by the commands that run a flow, after its environment
+(PREFECT_HOME inside the data folder, analytics off) has been set.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.crypto import CryptoError
+from pipeline.policy import PolicyError
+
+app = typer.Typer(
+    help="mhpipe: privacy-preserving batch pipeline for mental-health chat logs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+policy_app = typer.Typer(help="Data-steward tools for policies/*.yaml.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+out = Console()
+
+RAW = typer.Option(Path("data/raw"), "--raw", help="Raw root: *.jsonl / *.jsonl.gz files under it.")
+DATA = typer.Option(Path("data"), "--data", help="Data folder: vault, keys, warehouse, audit, Prefect home.")
+POLICIES = typer.Option(Path("policies"), "--policies", help="Folder of policy YAML files.")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    raw: Path = RAW,
+    data: Path = DATA,
+    policies: Path = POLICIES,
+    now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601), for replays and tests."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+) -> None:
+    """Run the nightly batch once: ingest new files, apply consent, de-identify, encrypt,
+    enforce retention, publish the research warehouse and append an audit record."""
+    if not raw.is_dir():
+        _fail(f"raw folder {raw} does not exist (make sample data with: mhpipe synth --out {raw})")
+    from . import env
+
+    env.configure(data)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from . import nightly
+
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as progress:
+            bar = progress.add_task("ingesting files", total=None)
+
+            def hook(done: int, total: int, name: str) -> None:
+                progress.update(bar, completed=done, total=total, description=f"ingested {name}")
+
+            nightly.progress_hook = hook
+            summary = nightly.nightly_batch(str(raw), str(data.resolve()), str(policies.resolve()), now)
+    except PolicyError as exc:
+        _fail(str(exc))
+    except CryptoError as exc:
+        _fail(str(exc))
+    finally:
+        nightly.progress_hook = None
+    if json_out:
+        out.print_json(json.dumps(summary))
+    else:
+        print_summary(summary)
+    if not summary["ingest"]["balanced"]:
+        _fail("line counts do not balance: see the summary above", 2)
+
+
+def print_summary(s: dict) -> None:
+    ing = s["ingest"]
+    t = Table(title="nightly-batch run summary", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("policy version", s["policy_version"])
+    t.add_row("new files", str(ing["files"]))
+    t.add_row("lines read", str(ing["lines_read"]))
+    t.add_row("  loaded", str(ing["loaded"]))
+    t.add_row("  duplicates", str(ing["duplicates"]))
+    t.add_row("  quarantined", str(ing["quarantined"]))
+    t.add_row("  excluded (past retention on arrival)", str(ing["excluded"]))
+    t.add_row("counts balance", "yes" if ing["balanced"] else "[red]NO[/]")
+    t.add_row("messages de-identified", str(ing["messages"]))
+    t.add_row("identifiers replaced", ", ".join(f"{k} {v}" for k, v in ing["entities"].items()) or "0")
+    for f in ing["files_failed"]:
+        t.add_row("[red]file not ingested[/]", f"{f['file']}: {f['error']}")
+    t.add_row("subjects in intake", str(s["subjects"]))
+    t.add_row("usable per purpose", ", ".join(f"{k} {v}" for k, v in s["allowed"].items()))
+    for d in s["datasets"]:
+        t.add_row(f"dataset {d['dataset']}",
+                  f"+{d['added']} records, {d['erased_subjects']} subjects erased")
+    t.add_row("retention deleted", ", ".join(f"{k} {v}" for k, v in s["retention_deleted"].items()) or "0")
+    t.add_row("warehouse", ("new release: " if s["warehouse_changed"] else "unchanged: ")
+              + ", ".join(s["tables"]))
+    t.add_row("stage times (s)", ", ".join(f"{k} {v}" for k, v in s["timings_s"].items()))
+    t.add_row("audit record", s["audit_hash"][:16])
+    out.print(t)
+    if ing["quarantine_rules"]:
+        q = Table(title="quarantined lines by rule (values never shown)", title_justify="left")
+        q.add_column("field: rule")
+        q.add_column("lines", justify="right")
+        for rule, n in ing["quarantine_rules"].items():
+            q.add_row(rule, str(n))
+        out.print(q)
+
+
+@app.command()
+def synth(
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write <date>/part-NNNN.jsonl.gz into."),
+    users: int = typer.Option(200, min=1, help="Number of synthetic users."),
+    days: int = typer.Option(30, min=1, help="Days covered, from 2026-09-01."),
+    seed: int = typer.Option(0, help="Random seed: same seed, same bytes."),
+    fault_rate: float = typer.Option(0.0, min=0.0, max=0.99, help="Share of lines made invalid (every contract rule), plus half as many duplicates."),
+    truth: Optional[Path] = typer.Option(None, help="Ground-truth CSV of inserted identifier spans (default: OUT/ground_truth.csv)."),
+    files_per_day: int = typer.Option(1, min=1, help="Raw files per day."),
+) -> None:
+    """Write synthetic, contract-valid session logs with fake identifiers (Faker)."""
+    from pipeline.synth import generate
+
+    counts = generate(out_dir, users, days, seed, fault_rate, truth, files_per_day)
+    out.print(f"wrote {counts['lines']} lines ({counts['events']} events, {counts['faults']} "
+              f"made invalid, {counts['duplicates']} duplicates) in {counts['files']} files "
+              f"under {out_dir}; {counts['truth_spans']} identifier spans in the ground truth")
+
+
+@policy_app.command("check")
+def policy_check(folder: Path = typer.Argument(Path("policies"), help="Policy folder.")) -> None:
+    """Validate the policy files; errors name file, line, key and what is allowed."""
+    from pipeline.policy import load_policy
+
+    try:
+        lp = load_policy(folder)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]{issue}[/]")
+        raise typer.Exit(1)
+    out.print(f"ok: policy {lp.version} ({len(lp.files)} file(s), digest {lp.digest[:12]})")
+
+
+@audit_app.command("verify")
+def audit_verify(data: Path = DATA) -> None:
+    """Recompute the hash chain of the audit log; exit 1 if anything was altered."""
+    from pipeline.audit import verify
+    from pipeline.stages import Layout
+
+    ok, message = verify(Layout(data).audit_log)
+    (out if ok else console).print(("ok: " if ok else "[red]TAMPERED:[/] ") + message)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    app(prog_name="mhpipe")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""`nightly-batch`: the scheduled flow. Orchestration only; the work is in `pipeline.stages`.
+
+Hygiene: parameters are paths and an optional clock override; task results are counts and
+hashes. No task caches or persists results (`NO_CACHE`, `persist_result=False`), and the
+flow itself persists nothing, so Prefect's database and storage never see data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from pipeline import stages
+
+_SAFE = dict(cache_policy=NO_CACHE, persist_result=False)
+
+# In-process progress hook for the CLI (never a flow parameter): called with
+# (files done, files total, file name).
+progress_hook: Callable[[int, int, str], None] | None = None
+
+
+@task(name="check-policy", **_SAFE)
+def check_policy(policies: str) -> dict[str, Any]:
+    return stages.check_policy(Path(policies))
+
+
+@task(name="check-keys", **_SAFE)
+def check_keys(data: str) -> dict[str, Any]:
+    return stages.check_keys(Path(data))
+
+
+@task(name="discover", **_SAFE)
+def discover(raw: str, data: str) -> list[tuple[str, str]]:
+    return stages.new_files(Path(raw), Path(data))
+
+
+@task(name="ingest", task_run_name="ingest {name}", retries=2, retry_delay_seconds=[2, 10],
+      **_SAFE)
+def ingest(raw: str, name: str, sha256: str, data: str, policies: str,
+           now: str | None) -> dict[str, Any]:
+    return stages.ingest_partition(Path(raw), name, sha256, Path(data), Path(policies), now)
+
+
+@task(name="retention", **_SAFE)
+def retention(data: str, now: str | None) -> dict[str, int]:
+    return stages.enforce_retention(Path(data), now)
+
+
+@task(name="build-outputs", **_SAFE)
+def build_outputs(data: str, policies: str, now: str | None) -> dict[str, Any]:
+    return stages.build_outputs(Path(data), Path(policies), now)
+
+
+@task(name="audit", **_SAFE)
+def write_audit(data: str, payload: dict[str, Any]) -> str:
+    return stages.write_audit(Path(data), "nightly-batch", payload)
+
+
+@flow(name="nightly-batch", persist_result=False, log_prints=False)
+def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) -> dict[str, Any]:
+    """Ingest new raw files, refresh consented datasets, enforce retention, publish, audit."""
+    log = get_run_logger()
+    timer = stages.Timer()
+    with timer.stage("policy"):
+        policy = check_policy(policies)  # fail closed: nothing is touched before this passes
+    with timer.stage("keys"):
+        check_keys(data)
+    with timer.stage("discover"):
+        files = discover(raw, data)
+    log.info("policy %s; %d new file(s)", policy["version"], len(files))
+    parts = []
+    with timer.stage("ingest"):
+        for i, (name, sha) in enumerate(files, start=1):
+            parts.append(ingest(raw, name, sha, data, policies, now))
+            if progress_hook:
+                progress_hook(i, len(files), name)
+    ingest_summary = stages.summarise_ingest(parts)
+    with timer.stage("retention"):
+        deleted = retention(data, now)
+    with timer.stage("outputs"):
+        outputs = build_outputs(data, policies, now)
+    summary = {
+        "policy_version": policy["version"],
+        "policy_digest": policy["digest"],
+        "policy_files": policy["files"],
+        "ingest": ingest_summary,
+        "retention_deleted": deleted,
+        **outputs,
+        "timings_s": timer.times,
+    }
+    summary["audit_hash"] = write_audit(data, summary)
+    log.info(
+        "read %d lines: loaded %d, duplicates %d, quarantined %d, excluded %d",
+        ingest_summary["lines_read"], ingest_summary["loaded"], ingest_summary["duplicates"],
+        ingest_summary["quarantined"], ingest_summary["excluded"],
+    )
+    return summary

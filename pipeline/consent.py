@@ -1,0 +1,60 @@
+"""Consent ledger: who may be used for which purpose, as of now.
+
+Per (subject, purpose) the latest consent event decides (at equal times a withdrawal wins).
+It must be `granted` with a version the purpose accepts; anything else, including no event
+at all, is no consent (opt-in). Subjects known to be under the purpose's minimum age are
+excluded (we count age conservatively from the birth year: the youngest they can be).
+Purposes with a non-consent lawful basis admit every subject.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from .policy import Policy
+
+CONSENT_SCHEMA = {
+    "subject": pl.String, "purpose": pl.String, "action": pl.String,
+    "consent_version": pl.String, "occurred_at": pl.Datetime("us", "UTC"),
+}
+PROFILE_AGE_SCHEMA = {"subject": pl.String, "birth_year": pl.Int64}
+
+
+def latest_consent(consents: pl.DataFrame) -> pl.DataFrame:
+    """One row per (subject, purpose): the deciding event."""
+    return (
+        consents.sort(["subject", "purpose", "occurred_at", "action"])  # withdrawn > granted
+        .group_by(["subject", "purpose"], maintain_order=True)
+        .last()
+    )
+
+
+def allowed_subjects(
+    consents: pl.DataFrame,
+    birth_years: pl.DataFrame,
+    all_subjects: set[str],
+    policy: Policy,
+    now: datetime,
+) -> dict[str, set[str]]:
+    """Purpose -> subjects whose data may be used for it now."""
+    latest = latest_consent(consents)
+    youngest_age = birth_years.select(
+        "subject", (pl.lit(now.year - 1) - pl.col("birth_year")).alias("min_age")
+    )
+    out: dict[str, set[str]] = {}
+    for name, purpose in policy.purposes.items():
+        too_young = set(
+            youngest_age.filter(pl.col("min_age") < purpose.minimum_age)["subject"].to_list()
+        )
+        if purpose.lawful_basis != "consent":
+            out[name] = all_subjects - too_young
+            continue
+        granted = latest.filter(
+            (pl.col("purpose") == name)
+            & (pl.col("action") == "granted")
+            & pl.col("consent_version").is_in(list(purpose.accepted_consent_versions))
+        )["subject"].to_list()
+        out[name] = (set(granted) & all_subjects) - too_young
+    return out

@@ -1,0 +1,196 @@
+"""The nightly batch as a few coarse stage functions, each taking paths and ids only.
+
+These are what the orchestration layer (`flows/`) calls as tasks: every argument and every
+return value is a path, an id, a count or a hash, never data, so nothing sensitive can end
+up in an orchestrator's database or result storage. Each stage opens the stores it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import audit
+from .analytics import research_tables
+from .consent import allowed_subjects
+from .crypto import load_master_key
+from .datasets import sync_datasets
+from .deid import get_engine
+from .ingest import RawFile, discover, parse_file
+from .intake import INTAKE_DATASET, ingest_file, read_intake
+from .keystore import KeyStore
+from .policy import LoadedPolicy, load_policy
+from .publish import WAREHOUSE_FILE, publish, table_digest
+from .vault import Vault
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything the pipeline keeps lives, under one data folder."""
+
+    root: Path
+
+    @property
+    def vault(self) -> Path:
+        return self.root / "vault" / "vault.duckdb"
+
+    @property
+    def keystore(self) -> Path:
+        return self.root / "keys" / "keystore.sqlite"
+
+    @property
+    def master_key(self) -> Path:
+        return self.root / "keys" / "master.key"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "audit" / "audit.jsonl"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+
+def parse_now(now: str | None) -> datetime:
+    if now is None:
+        return datetime.now(timezone.utc)
+    stamp = datetime.fromisoformat(now)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+@contextmanager
+def open_stores(layout: Layout) -> Iterator[tuple[KeyStore, Vault]]:
+    """Key store and vault. On a brand-new data folder a local master key is created."""
+    first_run = not layout.keystore.exists() and not layout.vault.exists()
+    provider = load_master_key(layout.master_key, create=first_run)
+    with KeyStore(layout.keystore, provider) as keys, Vault(layout.vault, keys) as vault:
+        yield keys, vault
+
+
+def check_policy(policies: Path) -> dict[str, Any]:
+    """Validate the policy folder (raises PolicyError) and return its version and hashes."""
+    lp = load_policy(policies)
+    return {"version": lp.version, "digest": lp.digest, "files": lp.files}
+
+
+def check_keys(data: Path) -> dict[str, Any]:
+    """Open the stores once: fails early on a missing or wrong master key."""
+    layout = Layout(data)
+    with open_stores(layout) as (keys, _):
+        return {"kek_id": keys.provider.kek_id}
+
+
+def new_files(raw: Path, data: Path) -> list[tuple[str, str]]:
+    """(relative name, sha256) of raw files not ingested yet, in a stable order."""
+    layout = Layout(data)
+    with open_stores(layout) as (_, vault):
+        done = vault.ingested_shas()
+    seen: set[str] = set()
+    out = []
+    for f in discover(raw):
+        if f.sha256 not in done and f.sha256 not in seen:  # same bytes twice = one file
+            seen.add(f.sha256)
+            out.append((f.name, f.sha256))
+    return out
+
+
+def ingest_partition(
+    raw: Path, name: str, sha256: str, data: Path, policies: Path, now: str | None = None
+) -> dict[str, Any]:
+    """Parse, validate, de-identify, encrypt and commit one raw file. Returns counts."""
+    layout = Layout(data)
+    os.environ.setdefault("MHPIPE_CACHE", str(layout.cache))
+    policy = load_policy(policies)
+    engine = get_engine()
+    parsed = parse_file(RawFile(Path(raw) / name, name, sha256))
+    with open_stores(layout) as (keys, vault):
+        result = ingest_file(parsed, vault, keys, engine, policy, parse_now(now))
+    o = result.outcome
+    rules = Counter(f"{q.field}: {q.rule}" for q in parsed.quarantined)
+    return {
+        "file": name, "lines_read": o.lines_read, "loaded": o.loaded,
+        "duplicates": o.duplicates, "quarantined": o.quarantined, "excluded": o.excluded,
+        "file_error": o.file_error, "messages": result.messages,
+        "entities": dict(result.entities), "quarantine_rules": dict(rules),
+    }
+
+
+def enforce_retention(data: Path, now: str | None = None) -> dict[str, int]:
+    """Delete every vault record past its expiry and shred keys left unused."""
+    with open_stores(Layout(data)) as (_, vault):
+        return vault.delete_expired(parse_now(now))
+
+
+def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[str, Any]:
+    """Consent ledger -> individual-level datasets -> research warehouse (one decrypt)."""
+    layout = Layout(data)
+    policy: LoadedPolicy = load_policy(policies)
+    stamp = parse_now(now)
+    with open_stores(layout) as (keys, vault):
+        frames = read_intake(vault)
+        subjects = vault.subjects(INTAKE_DATASET)
+        birth_years = frames["profile"].select("subject", "birth_year").drop_nulls()
+        allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
+        synced = sync_datasets(frames, allowed, vault, keys, policy, stamp)
+    tables = research_tables(frames, allowed.get("research", set()), policy.policy.publication)
+    target = layout.warehouse / WAREHOUSE_FILE
+    before = table_digest(target) if target.exists() else {}
+    _, digests = publish(layout.warehouse, tables)
+    return {
+        "subjects": len(subjects),
+        "allowed": {p: len(s) for p, s in sorted(allowed.items())},
+        "datasets": [s.__dict__ for s in synced],
+        "tables": digests,
+        "warehouse_changed": digests != before,
+    }
+
+
+def write_audit(data: Path, kind: str, payload: dict[str, Any]) -> str:
+    return audit.append(Layout(data).audit_log, kind, payload)["hash"]
+
+
+def summarise_ingest(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    total: Counter[str] = Counter()
+    entities: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    failed = []
+    for p in parts:
+        for k in ("lines_read", "loaded", "duplicates", "quarantined", "excluded", "messages"):
+            total[k] += p[k]
+        entities.update(p["entities"])
+        rules.update(p["quarantine_rules"])
+        if p["file_error"]:
+            failed.append({"file": p["file"], "error": p["file_error"]})
+    out: dict[str, Any] = {k: total[k] for k in
+                           ("lines_read", "loaded", "duplicates", "quarantined", "excluded",
+                            "messages")}
+    out["files"] = len(parts)
+    out["files_failed"] = failed
+    out["balanced"] = out["lines_read"] == (out["loaded"] + out["duplicates"]
+                                           + out["quarantined"] + out["excluded"])
+    out["entities"] = dict(sorted(entities.items()))
+    out["quarantine_rules"] = dict(rules.most_common())
+    return out
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(time.perf_counter() - t, 3)
