@@ -189,7 +189,7 @@ class _Gen:
             if rng.random() < p_grant:
                 self.emit(self.at(start, 0.5), uid, "consent", purpose=purpose,
                           action="granted", consent_version=rng.choice(versions))
-                if rng.random() < 0.1:
+                if rng.random() < 0.15:
                     self.emit(self.at(start + rng.uniform(1, self.days * 0.8), 3), uid, "consent",
                               purpose=purpose, action="withdrawn",
                               consent_version=rng.choice(versions))

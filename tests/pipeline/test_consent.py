@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+
+from pipeline.consent import CONSENT_SCHEMA, PROFILE_AGE_SCHEMA, allowed_subjects
+from pipeline.policy import load_policy
+from tests.conftest import POLICIES
+
+NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+
+
+def t(day):
+    return datetime(2026, 10, day, tzinfo=timezone.utc)
+
+
+def run(rows, birth=(), subjects=None):
+    consents = pl.DataFrame(rows, schema=CONSENT_SCHEMA, orient="row")
+    years = pl.DataFrame(list(birth), schema=PROFILE_AGE_SCHEMA, orient="row")
+    subjects = subjects or {r[0] for r in rows} | {"nobody"}
+    return allowed_subjects(consents, years, subjects, load_policy(POLICIES).policy, NOW)
+
+
+def test_opt_in_latest_event_decides_and_versions_count():
+    allowed = run([
+        ("a", "research", "granted", "1", t(1)),
+        ("b", "research", "granted", "1", t(1)), ("b", "research", "withdrawn", "1", t(5)),
+        ("c", "research", "withdrawn", "1", t(1)), ("c", "research", "granted", "2", t(5)),
+        ("d", "research", "granted", "9", t(1)),  # version the purpose does not accept
+        ("e", "research", "granted", "1", t(3)), ("e", "research", "withdrawn", "1", t(3)),
+        ("a", "quality_improvement", "granted", "1", t(1)),  # QI accepts only version 2
+    ])
+    assert allowed["research"] == {"a", "c"}
+    assert allowed["quality_improvement"] == set()
+
+
+def test_non_consent_basis_admits_everyone_and_age_excludes():
+    allowed = run([("a", "research", "granted", "1", t(1)), ("kid", "research", "granted", "1", t(1))],
+                  birth=[("kid", 2011), ("a", 1980)])
+    assert allowed["research"] == {"a"}
+    assert allowed["safety_review"] == {"a", "nobody"}  # vital interests; kid under 16 excluded

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pipeline.policy import PolicyError, load_policy
+from tests.conftest import POLICIES
+
+
+def _copy(tmp_path, edit=None):
+    d = tmp_path / "pol"
+    shutil.copytree(POLICIES, d)
+    if edit:
+        p = d / "policy.yaml"
+        p.write_text(edit(p.read_text()))
+    return d
+
+
+def test_shipped_policy_is_valid_and_hashed():
+    lp = load_policy(POLICIES)
+    assert lp.version and len(lp.digest) == 64
+    assert set(lp.policy.purposes) >= {"research", "quality_improvement", "safety_review"}
+    assert lp.policy.purposes["safety_review"].lawful_basis == "vital_interests"
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path):
+    d = _copy(tmp_path, lambda t: t.replace("    retention_days: 90", "    retention_dayz: 90"))
+    with pytest.raises(PolicyError) as exc:
+        load_policy(d)
+    text = str(exc.value)
+    line = next(i for i, l in enumerate((d / "policy.yaml").read_text().splitlines(), 1)
+                if "retention_dayz" in l)
+    assert f"policy.yaml:{line}: datasets.qi_transcripts.retention_dayz: unknown key" in text
+
+
+def test_unknown_purpose_is_rejected_with_the_declared_ones(tmp_path):
+    d = _copy(tmp_path, lambda t: t.replace("purpose: quality_improvement", "purpose: qa"))
+    with pytest.raises(PolicyError, match="unknown purpose; declared purposes: quality_improvement"):
+        load_policy(d)
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("    encrypted: true\n    retention_days: 90", "    encrypted: false\n    retention_days: 90",
+     "must set encrypted: true"),
+    ("suppression_threshold: 7", "suppression_threshold: 3", "greater than or equal to 7"),
+    ("accepted_consent_versions: [\"2\"]", "accepted_consent_versions: []", "accepted_consent_versions"),
+    ("lawful_basis: vital_interests", "lawful_basis: because", "Input should be"),
+    ("effective_date: 2026-11-27", "effective_date: soon", "effective_date"),
+])
+def test_invalid_values_fail_closed(tmp_path, old, new, message):
+    d = _copy(tmp_path, lambda t: t.replace(old, new, 1))
+    assert old in (POLICIES / "policy.yaml").read_text()
+    with pytest.raises(PolicyError, match=message):
+        load_policy(d)
+
+
+def test_broken_yaml_and_empty_folder(tmp_path):
+    d = _copy(tmp_path, lambda t: t + "\n  bad: [unclosed\n")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(d)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PolicyError, match="no \\*.yaml"):
+        load_policy(tmp_path / "empty")
+
+
+def test_a_section_may_be_declared_once(tmp_path):
+    d = _copy(tmp_path)
+    (d / "extra.yaml").write_text("publication:\n  suppression_threshold: 10\n")
+    with pytest.raises(PolicyError, match="already declared in"):
+        load_policy(d)
