@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data
 RAW    ?= $(DATA)/raw
 
-.PHONY: run test venv lock sample serve clean-data
+.PHONY: run test venv lock sample clean-data
 
 venv: $(STAMP)
 

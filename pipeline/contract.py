@@ -113,6 +113,16 @@ class Profile(_Event):
     language: ShortStr | None = None
     deprivation_decile: Annotated[int, Field(ge=1, le=10)] | None = None
 
+    @model_validator(mode="after")
+    def _any_field(self) -> "Profile":
+        if all(getattr(self, f) is None for f in PROFILE_FIELDS):
+            raise _RuleError("profile", "needs at least one profile field")
+        return self
+
+
+PROFILE_FIELDS = ("birth_year", "gender", "ethnicity", "postcode", "language",
+                  "deprivation_decile")
+
 
 class Assessment(_Event):
     event_type: Literal["assessment"]

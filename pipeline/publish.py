@@ -80,6 +80,7 @@ def table_digest(path: Path) -> dict[str, str]:
 def publish(warehouse_dir: Path, tables: list[Table]) -> tuple[Path, dict[str, str]]:
     """Build, verify and atomically swap in a new warehouse; return its path and digests."""
     warehouse_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(warehouse_dir, 0o755)  # researchers must reach the file; it holds aggregates only
     fd, tmp_name = tempfile.mkstemp(prefix=".building-", suffix=".duckdb", dir=warehouse_dir)
     os.close(fd)
     tmp = Path(tmp_name)

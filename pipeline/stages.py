@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import audit
-from .analytics import research_tables
+from .analytics import latest_profile, research_tables
 from .consent import allowed_subjects
 from .crypto import load_master_key
 from .datasets import sync_datasets
@@ -139,7 +139,7 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
     with open_stores(layout) as (keys, vault):
         frames = read_intake(vault)
         subjects = vault.subjects(INTAKE_DATASET)
-        birth_years = frames["profile"].select("subject", "birth_year").drop_nulls()
+        birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
         allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
         synced = sync_datasets(frames, allowed, vault, keys, policy, stamp)
     tables = research_tables(frames, allowed.get("research", set()), policy.policy.publication)

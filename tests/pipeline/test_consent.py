@@ -39,4 +39,4 @@ def test_non_consent_basis_admits_everyone_and_age_excludes():
     allowed = run([("a", "research", "granted", "1", t(1)), ("kid", "research", "granted", "1", t(1))],
                   birth=[("kid", 2011), ("a", 1980)])
     assert allowed["research"] == {"a"}
-    assert allowed["safety_review"] == {"a", "nobody"}  # vital interests; kid under 16 excluded
+    assert allowed["safety_review"] == {"a", "kid", "nobody"}  # vital interests, no age limit

@@ -71,6 +71,7 @@ FAILING = [
     ("consent", {"consent_version": _DROP}, "consent_version"),
     ("profile", {"birth_year": "1990"}, "birth_year"),
     ("profile", {"deprivation_decile": 11}, "deprivation_decile"),
+    ("profile", {"birth_year": _DROP, "gender": _DROP, "deprivation_decile": _DROP}, "profile"),
     ("assessment", {"instrument": "BDI"}, "instrument"),
     ("assessment", {"items": [1] * 8, "total": 8}, "items"),
     ("assessment", {"items": [1] * 8 + [4], "total": 12}, "items.8"),

@@ -42,6 +42,11 @@ def test_counts_balance_and_rerun_changes_nothing(sample_raw, data_dir):
     assert sum(ing["quarantine_rules"].values()) == ing["quarantined"]
     tables = warehouse_rows(data_dir)
     assert tables["outcomes_by_group"] and tables["sessions_by_month"]
+    layout = stages.Layout(data_dir)
+    for private in (layout.vault, layout.keystore, layout.master_key):
+        assert private.stat().st_mode & 0o777 == 0o600, private.name
+        assert private.parent.stat().st_mode & 0o777 == 0o700, private.parent.name
+    assert (layout.warehouse / "research.duckdb").stat().st_mode & 0o777 == 0o644
 
     second = run_batch(sample_raw, data_dir)
     assert second["ingest"]["files"] == 0 and second["ingest"]["loaded"] == 0
