@@ -25,7 +25,10 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Data-steward tools for policies/*.yaml.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Invalid input lines kept (encrypted) with their reasons.",
+                             no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 out = Console()
@@ -151,6 +154,29 @@ def policy_check(folder: Path = typer.Argument(Path("policies"), help="Policy fo
             console.print(f"[red]{issue}[/]")
         raise typer.Exit(1)
     out.print(f"ok: policy {lp.version} ({len(lp.files)} file(s), digest {lp.digest[:12]})")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    data: Path = DATA,
+    limit: int = typer.Option(200, min=1, help="Show at most this many lines."),
+) -> None:
+    """Quarantined lines: file, line, field and the rule broken. The lines themselves stay
+    encrypted; this shows no values."""
+    from pipeline.stages import Layout, open_stores
+
+    if not Layout(data).vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with open_stores(Layout(data)) as (_, vault):
+            rows = vault.quarantine_reasons(limit)
+    except CryptoError as exc:
+        _fail(str(exc))
+    t = Table("file", "line", "field", "rule", title=f"quarantined lines (first {limit})",
+              title_justify="left")
+    for name, line, field, rule in rows:
+        t.add_row(name, str(line), field, rule)
+    out.print(t)
 
 
 @audit_app.command("verify")

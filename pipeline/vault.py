@@ -248,10 +248,12 @@ class Vault:
                 plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
                 yield record_id, subject, json.loads(plain)
 
-    def quarantine_summary(self) -> list[tuple[str, str, int]]:
-        return self.con.execute(
-            "SELECT field, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY 3 DESC, 1, 2"
-        ).fetchall()
+    def quarantine_reasons(self, limit: int | None = None) -> list[tuple[str, int, str, str]]:
+        """(file, line, field, rule) of quarantined lines: the clear columns only."""
+        sql = "SELECT file_name, line_no, field, rule FROM quarantine ORDER BY 1, 2"
+        if limit is not None:
+            return self.con.execute(sql + " LIMIT ?", [limit]).fetchall()
+        return self.con.execute(sql).fetchall()
 
     # -- deletes ----------------------------------------------------------------------
     def delete_subjects(self, dataset: str, subjects: set[str]) -> int:

@@ -47,3 +47,16 @@ def test_run_without_raw_folder_explains(tmp_path):
 def test_audit_verify_on_empty_log(tmp_path):
     result = runner.invoke(app, ["audit", "verify", "--data", str(tmp_path)])
     assert result.exit_code == 0 and "0 records" in result.output
+
+
+def test_quarantine_list_shows_reasons_not_values(tmp_path, sample_raw):
+    from pipeline import stages
+    from tests.conftest import NOW
+
+    data = tmp_path / "data"
+    for name, sha in stages.new_files(sample_raw, data)[:8]:
+        stages.ingest_partition(sample_raw, name, sha, data, POLICIES, NOW)
+    result = runner.invoke(app, ["quarantine", "list", "--data", str(data), "--limit", "500"])
+    assert result.exit_code == 0, result.output
+    assert "part-0" in result.output and "user-" not in result.output
+    assert runner.invoke(app, ["quarantine", "list", "--data", str(tmp_path / "none")]).exit_code == 1

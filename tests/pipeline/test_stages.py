@@ -40,6 +40,11 @@ def test_counts_balance_and_rerun_changes_nothing(sample_raw, data_dir):
     assert ing["balanced"] and ing["quarantined"] > 0 and ing["duplicates"] > 0
     assert ing["loaded"] + ing["duplicates"] + ing["quarantined"] + ing["excluded"] == ing["lines_read"]
     assert sum(ing["quarantine_rules"].values()) == ing["quarantined"]
+    with stages.open_stores(stages.Layout(data_dir)) as (_, vault):
+        reasons = vault.quarantine_reasons()
+    assert len(reasons) == ing["quarantined"]
+    assert all(name.endswith(".jsonl.gz") and line >= 1 and field and rule
+               for name, line, field, rule in reasons)
     tables = warehouse_rows(data_dir)
     assert tables["outcomes_by_group"] and tables["sessions_by_month"]
     layout = stages.Layout(data_dir)
