@@ -30,7 +30,7 @@ quarantine_app = typer.Typer(help="Invalid input lines kept (encrypted) with the
 app.add_typer(policy_app, name="policy")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped mid-path
 out = Console()
 
 RAW = typer.Option(Path("data/raw"), "--raw", help="Raw root: *.jsonl / *.jsonl.gz files under it.")
