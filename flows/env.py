@@ -27,3 +27,6 @@ def configure(data_dir: Path | str) -> None:
         os.environ.setdefault(key, value)
     # Everything we create is private to this user: keys, vault, quarantine, audit.
     os.umask(0o077)
+    # Prefect does not create missing parents of its home, and its temporary server then
+    # fails with a database error only after a long time-out: create them first.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)

@@ -60,3 +60,20 @@ def test_quarantine_list_shows_reasons_not_values(tmp_path, sample_raw):
     assert result.exit_code == 0, result.output
     assert "part-0" in result.output and "user-" not in result.output
     assert runner.invoke(app, ["quarantine", "list", "--data", str(tmp_path / "none")]).exit_code == 1
+
+
+def test_env_creates_prefect_home_in_a_new_data_folder(tmp_path, monkeypatch):
+    import os
+
+    from flows import env
+
+    for var in ("PREFECT_HOME", "MHPIPE_CACHE", "TLDEXTRACT_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    old = os.umask(0o022)
+    try:
+        env.configure(tmp_path / "new" / "data")
+        home = tmp_path / "new" / "data" / "prefect"
+        assert os.environ["PREFECT_HOME"] == str(home) and home.is_dir()
+        assert home.stat().st_mode & 0o777 == 0o700
+    finally:
+        os.umask(old)
