@@ -22,6 +22,9 @@ app = typer.Typer(
     help="mhpipe: privacy-preserving batch pipeline for mental-health chat logs.",
     no_args_is_help=True,
     add_completion=False,
+    # Typer's pretty tracebacks print every frame's local variables by default: those could
+    # hold message text, identifiers or key material. Never.
+    pretty_exceptions_show_locals=False,
 )
 policy_app = typer.Typer(help="Data-steward tools for policies/*.yaml.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

@@ -77,3 +77,7 @@ def test_env_creates_prefect_home_in_a_new_data_folder(tmp_path, monkeypatch):
         assert home.stat().st_mode & 0o777 == 0o700
     finally:
         os.umask(old)
+
+
+def test_tracebacks_never_show_local_variables():
+    assert app.pretty_exceptions_show_locals is False
