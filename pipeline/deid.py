@@ -19,7 +19,7 @@ import hmac
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -47,12 +47,6 @@ class Span:
     end: int
     entity_type: str
     score: float
-
-
-@dataclass
-class Redacted:
-    text: str
-    spans: list[Span] = field(default_factory=list)
 
 
 def model_name() -> str:

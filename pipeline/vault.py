@@ -64,12 +64,6 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 """
 
-RECORD_COLUMNS = [
-    "record_id", "dataset", "subject", "key_id", "nonce", "ciphertext",
-    "created_at", "expires_at", "policy_version",
-]
-
-
 def record_aad(record_id: str, dataset: str, subject: str) -> bytes:
     return f"mhpipe/record/v1|{record_id}|{dataset}|{subject}".encode()
 
