@@ -159,6 +159,66 @@ def get_engine(model: str | None = None) -> Engine:
     return Engine(model or model_name())
 
 
+# -- a process pool over all cores ------------------------------------------------------
+PARALLEL_MIN_TEXTS = 400  # below this, starting workers costs more than it saves
+CHUNK_TEXTS = 256
+_pool_state: dict[str, object] = {}
+
+
+def _init_worker(model: str) -> None:
+    get_engine(model)  # each worker loads the model and recognizers once
+
+
+def _analyze_chunk(args: tuple[str, list[str]]) -> list[list[Span]]:
+    model, texts = args
+    return get_engine(model).analyze(texts)
+
+
+def default_workers() -> int:
+    return max(1, int(os.environ.get("MHPIPE_DEID_WORKERS", os.cpu_count() or 1)))
+
+
+def _pool(workers: int, model: str):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = f"{workers}|{model}"
+    if _pool_state.get("key") != key:
+        shutdown_pool()
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["spacy", "presidio_analyzer", "pipeline.recognizers"])
+        _pool_state["pool"] = ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model,))
+        _pool_state["key"] = key
+    return _pool_state["pool"]
+
+
+def shutdown_pool() -> None:
+    pool = _pool_state.pop("pool", None)
+    _pool_state.pop("key", None)
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)  # type: ignore[attr-defined]
+
+
+def analyze_texts(texts: Sequence[str], workers: int | None = None,
+                  model: str | None = None) -> list[list[Span]]:
+    """Spans for every text: identical texts analysed once; large batches spread over a
+    pool of worker processes (one engine each), small ones analysed in this process.
+    Texts travel to workers through pipes, never through files."""
+    model = model or model_name()
+    workers = default_workers() if workers is None else workers
+    unique = list(dict.fromkeys(texts))
+    if workers <= 1 or len(unique) < PARALLEL_MIN_TEXTS:
+        return get_engine(model).analyze(texts)
+    size = max(32, min(CHUNK_TEXTS, len(unique) // (workers * 4) or 1))
+    chunks = [(model, unique[i:i + size]) for i in range(0, len(unique), size)]
+    results: list[list[Span]] = []
+    for part in _pool(workers, model).map(_analyze_chunk, chunks):
+        results.extend(part)
+    by_text = dict(zip(unique, results))
+    return [by_text[t] for t in texts]
+
+
 class Operator:
     """Replaces spans of one conversation; placeholders stay consistent across its messages."""
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Iterable, List, Optional
 
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 # Faker locales whose person-name lists make the gazetteer (Latin script).
 NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "fr_FR", "de_DE", "es_ES",
@@ -336,6 +337,19 @@ class FacilityRecognizer(PatternRecognizer):
                          global_regex_flags=re.MULTILINE)
 
 
+class GatedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's libphonenumber recognizer, skipped on texts with too few digits to hold any
+    number of the configured regions (their shortest valid numbers have 6 digits): the skip
+    cannot change the result, and most chat messages have no digits at all."""
+
+    MIN_DIGITS = 6
+
+    def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:
+        if sum(c.isdigit() for c in text) < self.MIN_DIGITS:
+            return []
+        return super().analyze(text, entities, nlp_artifacts)
+
+
 class ChatPhoneRecognizer(PatternRecognizer):
     """Phone numbers as people type them, including ones libphonenumber rejects (fictional
     ranges, odd grouping) and extensions: 9 to 15 digits."""
@@ -504,6 +518,6 @@ class RecordNumberRecognizer(PatternRecognizer):
 def all_recognizer_classes() -> Iterable[type]:
     return (NameGazetteerRecognizer, SelfIntroductionRecognizer, PlaceGazetteerRecognizer,
             FacilityRecognizer,
-            ChatPhoneRecognizer, ChatUrlRecognizer, StreetAddressRecognizer, ChatUkPostcodeRecognizer,
+            GatedPhoneRecognizer, ChatPhoneRecognizer, ChatUrlRecognizer, StreetAddressRecognizer, ChatUkPostcodeRecognizer,
             UsZipRecognizer, HandleRecognizer, AgeRecognizer, FullDateRecognizer,
             RecordNumberRecognizer)
