@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from . import disclosure_control as dc
-from .generalise import age_band, deprivation_quintile
+from .generalise import (age_band, deprivation_quintile, ethnicity_group, gender_group,
+                         language_group, postcode_region)
 from .policy import Publication
 
 FOLLOW_UP_DAYS = 14
@@ -21,7 +22,8 @@ CASENESS = {"PHQ-9": 10, "GAD-7": 8}
 RELIABLE_CHANGE = {"PHQ-9": 6, "GAD-7": 4}
 OUTCOME_COUNTS = ("users", "caseness", "recovery", "reliable_improvement",
                   "reliable_recovery", "reliable_deterioration")
-DIMENSIONS = ("overall", "age_band", "deprivation_quintile", "channel")
+DIMENSIONS = ("overall", "age_band", "gender", "ethnicity", "deprivation_quintile", "region",
+              "language", "channel", "model_version")
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], subjects: set[str],
     outcomes = user_outcomes(frames["assessment"].filter(keep))
     profile = latest_profile(frames["profile"].filter(keep))
     first_channel = (frames["session_started"].filter(keep).sort("occurred_at")
-                     .group_by("subject").agg(pl.col("channel").first()))
+                     .group_by("subject").agg(pl.col("channel").first(),
+                                              pl.col("model_version").first()))
     users = (
         outcomes.join(profile, on="subject", how="left")
         .join(first_channel, on="subject", how="left")
@@ -113,7 +116,12 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], subjects: set[str],
             overall=pl.lit("all"),
             age_band=age_band(pl.col("baseline_at").dt.year() - pl.col("birth_year")),
             deprivation_quintile=deprivation_quintile(pl.col("deprivation_decile")),
+            gender=gender_group(pl.col("gender")),
+            ethnicity=ethnicity_group(pl.col("ethnicity")),
+            region=postcode_region(pl.col("postcode")),
+            language=language_group(pl.col("language")),
             channel=pl.col("channel").fill_null("not recorded"),
+            model_version=pl.col("model_version").fill_null("not recorded"),
         )
     )
     parts = []

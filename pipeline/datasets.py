@@ -3,18 +3,22 @@
 For each `level: individual` dataset that keeps transcripts, every message of an eligible
 subject (consent or other lawful basis, age, optional risk filter) is re-keyed into the
 dataset: subject and session get the purpose's own pseudonyms (not joinable with other
-purposes), timestamps are shifted by a stable per-subject offset, and the record is sealed
-under the subject's data key for that dataset. Subjects no longer eligible (withdrawal) are
+purposes), the text is the dataset's own rendering (its operators, made at intake, since
+raw text is never kept), timestamps are shifted by a stable per-subject offset or coarsened
+as the dataset declares, and the record is sealed under the subject's data key for that
+dataset. Subjects no longer eligible (withdrawal) are
 erased: rows deleted and data keys destroyed (crypto-shredding).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
+from .generalise import coarsen_timestamp
 from .keystore import KeyStore
 from .policy import LoadedPolicy
 from .pseudonym import pseudonymise, secret_name
@@ -66,13 +70,19 @@ def sync_datasets(
         retention = timedelta(days=ds.retention_days)
         records = []
         shifts: dict[str, timedelta] = {}
+        msgs = msgs.filter(pl.col("text").is_not_null()).with_columns(
+            stamp=pl.col("occurred_at") if ds.timestamps in ("shift", "exact")
+            else coarsen_timestamp(pl.col("occurred_at"), ds.timestamps))
         for row in msgs.iter_rows(named=True):
             record_id = "d" + pseudonymise(key, "record", row["record_id"])
             when: datetime = row["occurred_at"]
             if record_id in existing or when + retention <= now:
                 continue
             subject = row["subject"]
-            shift = shifts.setdefault(subject, date_shift(key, subject))
+            renderings = json.loads(row["renderings"]) if row["renderings"] else {}
+            stamp: datetime = row["stamp"]
+            if ds.timestamps == "shift":
+                stamp = stamp + shifts.setdefault(subject, date_shift(key, subject))
             records.append(NewRecord(
                 record_id=record_id,
                 dataset=name,
@@ -81,8 +91,9 @@ def sync_datasets(
                     "session": pseudonymise(key, "session", row["session_id"]),
                     "turn": row["turn"],
                     "role": row["role"],
-                    "text": row["text"],
-                    "occurred_at_shifted": (when + shift).isoformat(),
+                    "text": renderings.get(name, row["text"]),
+                    "occurred_at": stamp.isoformat(),
+                    "timestamps": ds.timestamps,
                 },
                 expires_at=when + retention,
             ))

@@ -29,6 +29,13 @@ MODEL_ENV = "MHPIPE_SPACY_MODEL"
 LANGUAGE = "en"
 BATCH_SIZE = 64
 SCORE_THRESHOLD = 0.35
+# Every entity type the engine can report (the policy chooses among these).
+KNOWN_ENTITIES = (
+    "PERSON", "LOCATION", "STREET_ADDRESS", "UK_POSTCODE", "US_ZIP", "PHONE_NUMBER",
+    "EMAIL_ADDRESS", "URL", "IP_ADDRESS", "HANDLE", "UK_NHS", "ID_NUMBER", "US_SSN",
+    "CREDIT_CARD", "IBAN_CODE", "AGE", "DATE",
+)
+OPERATORS = ("placeholder", "redact", "mask", "hash")
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
@@ -220,13 +227,20 @@ def analyze_texts(texts: Sequence[str], workers: int | None = None,
 
 
 class Operator:
-    """Replaces spans of one conversation; placeholders stay consistent across its messages."""
+    """Replaces spans of one conversation; placeholders stay consistent across its messages.
 
-    def __init__(self, kind: str = "placeholder", hash_key: bytes | None = None):
-        if kind == "hash" and not hash_key:
-            raise ValueError("the hash operator needs a key")
+    `kind` is the default operator; `per_entity` overrides it by entity type; spans of types
+    outside `entities` (when given) are left as they are."""
+
+    def __init__(self, kind: str = "placeholder", hash_key: bytes | None = None,
+                 per_entity: dict[str, str] | None = None,
+                 entities: frozenset[str] | None = None):
         self.kind = kind
+        self.per_entity = dict(per_entity or {})
+        if "hash" in {kind, *self.per_entity.values()} and not hash_key:
+            raise ValueError("the hash operator needs a key")
         self._key = hash_key
+        self.entities = entities
         self._numbers: dict[tuple[str, str], int] = {}
         self._per_type: Counter[str] = Counter()
 
@@ -238,11 +252,12 @@ class Operator:
         return f"<{entity}_{self._numbers[norm]}>"
 
     def replacement(self, entity: str, value: str) -> str:
-        if self.kind == "placeholder":
+        kind = self.per_entity.get(entity, self.kind)
+        if kind == "placeholder":
             return self._placeholder(entity, value)
-        if self.kind == "redact":
+        if kind == "redact":
             return "<REDACTED>"
-        if self.kind == "mask":
+        if kind == "mask":
             return "*" * len(value)
         assert self._key is not None
         digest = hmac.new(self._key, value.lower().encode(), hashlib.sha256).hexdigest()[:8]
@@ -251,6 +266,8 @@ class Operator:
     def apply(self, text: str, spans: Sequence[Span]) -> str:
         out, pos = [], 0
         for s in spans:
+            if self.entities is not None and s.entity_type not in self.entities:
+                continue
             out.append(text[pos:s.start])
             out.append(self.replacement(s.entity_type, text[s.start:s.end]))
             pos = s.end

@@ -9,14 +9,16 @@ fields were already dropped by the contract models.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
-from .contract import EVENT_MODELS, EVENT_TYPES, Event, Message
-from .deid import Engine, Operator
+from .contract import EVENT_MODELS, EVENT_TYPES, Event, Message, SessionStarted
+from .deid import Operator, Span
 from .ingest import ParsedFile
 from .keystore import KeyStore
 from .policy import LoadedPolicy
@@ -25,12 +27,14 @@ from .vault import FileOutcome, NewRecord, Vault
 
 INTAKE_DATASET = "intake"
 INTAKE_PURPOSE = "intake"
+Analyzer = Callable[[Sequence[str]], list[list[Span]]]
 
 
 @dataclass
 class IntakeResult:
     outcome: FileOutcome
     messages: int = 0
+    withheld: int = 0  # messages whose text was not kept: no model for their locale
     entities: Counter[str] = field(default_factory=Counter)
 
 
@@ -42,18 +46,43 @@ def _payload(event: Event, key: bytes) -> dict:
     return data
 
 
+def _renderers(policy: LoadedPolicy, keys: KeyStore, intake_key: bytes) -> dict[str, Callable[[], Operator]]:
+    """Operator factories: the intake's own, and one per individual dataset that keeps
+    transcripts (its operators over the global ones, hashing under its purpose's key)."""
+    deid = policy.policy.deidentification
+    entities = frozenset(deid.entities)
+    out: dict[str, Callable[[], Operator]] = {
+        INTAKE_DATASET: lambda: Operator(deid.default_operator, intake_key, dict(deid.operators), entities)
+    }
+    for name, ds in policy.policy.datasets.items():
+        if ds.level == "individual" and "transcripts" in ds.keeps:
+            per = {**deid.operators, **ds.operators}
+            ds_key = keys.secret(secret_name(ds.purpose))
+            out[name] = (lambda per=per, ds_key=ds_key:
+                         Operator(deid.default_operator, ds_key, per, entities))
+    return out
+
+
+def _language(locale: str) -> str:
+    return locale.split("-")[0].lower()
+
+
 def ingest_file(
     parsed: ParsedFile,
     vault: Vault,
     keys: KeyStore,
-    engine: Engine,
+    analyze: Analyzer,
     policy: LoadedPolicy,
     now: datetime,
 ) -> IntakeResult:
-    """De-identify, encrypt and commit one file (all or nothing)."""
+    """De-identify, encrypt and commit one file (all or nothing).
+
+    Message text is analysed once; each dataset that keeps transcripts gets its own rendering
+    (its operators), stored inside the encrypted intake record, since the raw text is never
+    kept. Texts of sessions whose locale has no configured model are not kept at all."""
     key = keys.secret(secret_name(INTAKE_PURPOSE))
-    intake = policy.policy.intake
-    retention = timedelta(days=intake.retention_days)
+    retention = timedelta(days=policy.policy.intake.retention_days)
+    languages = set(policy.policy.deidentification.languages)
 
     keep: list[Event] = []
     expired = 0
@@ -67,24 +96,40 @@ def ingest_file(
     already = vault.existing_ids(list(ids.values()))
     new = [ev for ev in keep if ids[ev.event_id] not in already]
 
-    messages = [ev for ev in new if isinstance(ev, Message)]
-    spans = engine.analyze([m.text for m in messages])
-    operators: dict[str, Operator] = {}
-    redacted: dict[str, str] = {}
+    locales = {ev.session_id: ev.locale for ev in parsed.events if isinstance(ev, SessionStarted)}
+    messages, withheld = [], set()
+    for ev in new:
+        if isinstance(ev, Message):
+            locale = locales.get(ev.session_id)
+            if locale is not None and _language(locale) not in languages:
+                withheld.add(ev.event_id)  # fail closed: no model for this language
+            else:
+                messages.append(ev)
+    spans = analyze([m.text for m in messages])
+    renderers = _renderers(policy, keys, key)
+    operators: dict[tuple[str, str], Operator] = {}
+    rendered: dict[str, dict[str, str]] = {}
     entities: Counter[str] = Counter()
+    wanted = set(policy.policy.deidentification.entities)
     # Conversation order, so placeholder numbers follow the dialogue.
     order = sorted(range(len(messages)), key=lambda i: (messages[i].session_id, messages[i].turn))
     for i in order:
         msg, found = messages[i], spans[i]
-        op = operators.setdefault(msg.session_id, Operator(intake.entity_operator, key))
-        redacted[msg.event_id] = op.apply(msg.text, found)
-        entities.update(s.entity_type for s in found)
+        rendered[msg.event_id] = {
+            name: operators.setdefault((name, msg.session_id), make()).apply(msg.text, found)
+            for name, make in renderers.items()
+        }
+        entities.update(s.entity_type for s in found if s.entity_type in wanted)
 
     records = []
     for ev in new:
         payload = _payload(ev, key)
         if isinstance(ev, Message):
-            payload["text"] = redacted[ev.event_id]
+            texts = rendered.get(ev.event_id)
+            payload["text"] = texts.pop(INTAKE_DATASET) if texts else None
+            payload["renderings"] = json.dumps(texts, sort_keys=True) if texts else None
+            if ev.event_id in withheld:
+                payload["withheld"] = "no de-identification model for the session's locale"
         records.append(NewRecord(
             record_id=ids[ev.event_id],
             dataset=INTAKE_DATASET,
@@ -106,8 +151,7 @@ def ingest_file(
     if parsed.file_error is None or parsed.raw.path.exists():
         # A vanished file is not recorded: it will be picked up again if it comes back.
         vault.commit_file(outcome, records, parsed.quarantined, policy.version)
-    return IntakeResult(outcome, len(messages), entities)
-
+    return IntakeResult(outcome, len(messages), len(withheld), entities)
 
 
 def read_intake(vault: Vault) -> dict[str, pl.DataFrame]:
@@ -126,7 +170,7 @@ def read_intake(vault: Vault) -> dict[str, pl.DataFrame]:
         model = EVENT_MODELS[event_type]
         columns = ["record_id", "subject"] + [
             c for c in model.model_fields if c not in ("event_id", "user_id", "schema_version")
-        ]
+        ] + (["renderings", "withheld"] if event_type == "message" else [])
         schema = {c: _POLARS_TYPES.get(c, pl.String) for c in columns}
         frame = pl.DataFrame(
             [{c: r.get(c) for c in columns} for r in items], schema=schema, orient="row"

@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .deid import KNOWN_ENTITIES, OPERATORS
 from .disclosure_control import ROUNDING_BASE, SUPPRESSION_THRESHOLD
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-ENTITY_OPERATORS = ("placeholder", "redact", "mask", "hash")
 
 
 class _Frozen(BaseModel):
@@ -48,11 +48,23 @@ class Purpose(_Frozen):
         return self
 
 
+Entity = Literal[KNOWN_ENTITIES]  # type: ignore[valid-type]
+OperatorName = Literal[OPERATORS]  # type: ignore[valid-type]
+
+
+class Deidentification(_Frozen):
+    """How free text is de-identified (pipeline/deid.py)."""
+
+    languages: tuple[str, ...] = ("en",)  # locales whose language has a configured model
+    entities: tuple[Entity, ...] = KNOWN_ENTITIES
+    default_operator: OperatorName = "placeholder"
+    operators: dict[Entity, OperatorName] = {}
+
+
 class Intake(_Frozen):
     """The pipeline's own encrypted working store of validated, de-identified events."""
 
     retention_days: int = Field(ge=1, le=3650)
-    entity_operator: Literal[ENTITY_OPERATORS] = "placeholder"  # type: ignore[valid-type]
 
 
 class Dataset(_Frozen):
@@ -63,6 +75,10 @@ class Dataset(_Frozen):
     encrypted: bool
     retention_days: int = Field(ge=1, le=3650)
     only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = ()
+    # operators for this dataset's transcripts, over `deidentification` (per entity type)
+    operators: dict[Entity, OperatorName] = {}
+    # timestamps: shifted per subject by a stable offset, cut to a day/week/month, or exact
+    timestamps: Literal["shift", "day", "week", "month", "exact"] = "shift"
 
     @model_validator(mode="after")
     def _individual_is_encrypted(self) -> "Dataset":
@@ -82,6 +98,7 @@ class Publication(_Frozen):
 class Policy(_Frozen):
     metadata: Metadata
     purposes: dict[Name, Purpose]
+    deidentification: Deidentification = Deidentification()
     intake: Intake
     datasets: dict[Name, Dataset]
     publication: Publication

@@ -21,7 +21,7 @@ from .analytics import latest_profile, research_tables
 from .consent import allowed_subjects
 from .crypto import load_master_key
 from .datasets import sync_datasets
-from .deid import get_engine
+from .deid import analyze_texts
 from .ingest import RawFile, discover, parse_file
 from .intake import INTAKE_DATASET, ingest_file, read_intake
 from .keystore import KeyStore
@@ -111,16 +111,16 @@ def ingest_partition(
     layout = Layout(data)
     os.environ.setdefault("MHPIPE_CACHE", str(layout.cache))
     policy = load_policy(policies)
-    engine = get_engine()
     parsed = parse_file(RawFile(Path(raw) / name, name, sha256))
     with open_stores(layout) as (keys, vault):
-        result = ingest_file(parsed, vault, keys, engine, policy, parse_now(now))
+        result = ingest_file(parsed, vault, keys, analyze_texts, policy, parse_now(now))
     o = result.outcome
     rules = Counter(f"{q.field}: {q.rule}" for q in parsed.quarantined)
     return {
         "file": name, "lines_read": o.lines_read, "loaded": o.loaded,
         "duplicates": o.duplicates, "quarantined": o.quarantined, "excluded": o.excluded,
         "file_error": o.file_error, "messages": result.messages,
+        "messages_withheld": result.withheld,
         "entities": dict(result.entities), "quarantine_rules": dict(rules),
     }
 
@@ -165,7 +165,8 @@ def summarise_ingest(parts: list[dict[str, Any]]) -> dict[str, Any]:
     rules: Counter[str] = Counter()
     failed = []
     for p in parts:
-        for k in ("lines_read", "loaded", "duplicates", "quarantined", "excluded", "messages"):
+        for k in ("lines_read", "loaded", "duplicates", "quarantined", "excluded", "messages",
+                  "messages_withheld"):
             total[k] += p[k]
         entities.update(p["entities"])
         rules.update(p["quarantine_rules"])
@@ -173,7 +174,7 @@ def summarise_ingest(parts: list[dict[str, Any]]) -> dict[str, Any]:
             failed.append({"file": p["file"], "error": p["file_error"]})
     out: dict[str, Any] = {k: total[k] for k in
                            ("lines_read", "loaded", "duplicates", "quarantined", "excluded",
-                            "messages")}
+                            "messages", "messages_withheld")}
     out["files"] = len(parts)
     out["files_failed"] = failed
     out["balanced"] = out["lines_read"] == (out["loaded"] + out["duplicates"]
