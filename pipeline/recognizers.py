@@ -26,6 +26,7 @@ NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "fr_FR", "de_DE", "
 # wordfreq Zipf frequency thresholds (Zipf 6 = once per thousand words, 3 = once per million)
 NAME_ZIPF_TITLE = 5.6  # a Title-case gazetteer name mid-sentence is a name unless this common
 NAME_ZIPF_LOWER = 4.7  # a lower-case gazetteer name is a name unless this common
+NICKNAME_ZIPF = 4.0  # after a cue, a first-name stem rarer than this is a nickname ("i'm jess")
 SURNAME_ZIPF_LOWER = 4.0  # a lower-case word after a lower-case name is a surname if rarer
 RARE_ZIPF_TITLE = 5.3  # a capitalised word mid-sentence this rare is a proper noun
 RARE_ZIPF_SENTENCE_START = 4.0  # ... at the start of a sentence, where everything is capitalised
@@ -74,6 +75,24 @@ def first_and_last_names() -> frozenset[str]:
                 if n.isascii() and n.replace("-", "").replace("'", "").isalpha() and len(n) > 1:
                     names.add(n)
     return frozenset(names - FUNCTION_WORDS)
+
+
+@lru_cache(maxsize=1)
+def nickname_stems() -> frozenset[str]:
+    """Beginnings (3+ letters) of Faker's first names: nicknames are mostly name stems
+    ("jess" - jessica, "kat" - katherine, "alex" - alexander)."""
+    stems: set[str] = set()
+    for loc in NAME_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
+        except ImportError:  # pragma: no cover
+            continue
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            for n in getattr(provider, attr, ()) or ():
+                n = str(n).strip().lower()
+                if n.isascii() and n.isalpha():
+                    stems.update(n[:k] for k in range(3, len(n)))
+    return frozenset(stems - FUNCTION_WORDS)
 
 
 @lru_cache(maxsize=1)
@@ -216,7 +235,10 @@ class NameGazetteerRecognizer(_Recognizer):
 
 class SelfIntroductionRecognizer(_Recognizer):
     """Names revealed by how people introduce themselves or address others, in any case:
-    "my name is sam", "i'm jess", "call me alex", "thanks dr patel", "my sister Kat"."""
+    "my name is sam", "i'm jess", "call me alex", "thanks dr patel", "my sister Kat".
+    After "my name is" or a title abbreviation any uncommon word is taken; after weaker cues
+    ("i'm", "call me", "thanks") only a known name, a capitalised uncommon word, or a rare
+    first-name stem (a nickname), so that "i'm tired" or "i'm suicidal" stay as they are."""
 
     ENTITIES = ("PERSON",)
     SCORE = 0.85
@@ -240,6 +262,7 @@ class SelfIntroductionRecognizer(_Recognizer):
 
     def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:
         names = first_and_last_names()
+        stems = nickname_stems()
         out = []
         for pattern, strict in self._compiled:
             for m in pattern.finditer(text):
@@ -250,7 +273,8 @@ class SelfIntroductionRecognizer(_Recognizer):
                     low = w.lower()
                     z = zipf(low)
                     ok = low not in FUNCTION_WORDS and z < NAME_ZIPF_TITLE and (
-                        strict or low in names or (_title(w) and z < NAME_ZIPF_LOWER))
+                        strict or low in names or (_title(w) and z < NAME_ZIPF_LOWER)
+                        or (low in stems and z < NICKNAME_ZIPF))
                     if not ok:
                         break
                     keep.append(w)
