@@ -91,6 +91,7 @@ def _nlp_engine(model: str):
         def _doc_to_nlp_artifact(self, doc, language):
             artifacts = super()._doc_to_nlp_artifact(doc, language)
             artifacts.lemmas = [t.lower_ for t in doc]
+            artifacts.keywords = artifacts.set_keywords(self, artifacts.lemmas, language)
             return artifacts
 
     engine = ChatSpacyNlpEngine(

