@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +37,8 @@ KNOWN_ENTITIES = (
     "CREDIT_CARD", "IBAN_CODE", "AGE", "DATE",
 )
 OPERATORS = ("placeholder", "redact", "mask", "hash")
+RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
+NOT_RECALLED = frozenset({"AGE", "DATE"})  # numbers that recur innocently ("34", dates)
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
@@ -244,6 +247,8 @@ class Operator:
         self.entities = entities
         self._numbers: dict[tuple[str, str], int] = {}
         self._per_type: Counter[str] = Counter()
+        self._seen: dict[str, str] = {}  # identifiers met so far in this conversation
+        self._pattern: tuple[int, re.Pattern[str]] | None = None
 
     def _placeholder(self, entity: str, value: str) -> str:
         norm = (entity, " ".join(value.lower().split()))
@@ -264,11 +269,33 @@ class Operator:
         digest = hmac.new(self._key, value.lower().encode(), hashlib.sha256).hexdigest()[:8]
         return f"<{entity}:{digest}>"
 
+    def _recall(self, text: str, spans: list[Span]) -> list[Span]:
+        """Spans for identifiers already seen in this conversation, wherever they recur
+        ("jess" caught after "i'm jess" is masked in "jess again" too)."""
+        for s in spans:
+            value = " ".join(text[s.start:s.end].lower().split())
+            if len(value) >= RECALL_MIN_CHARS and s.entity_type not in NOT_RECALLED:
+                self._seen.setdefault(value, s.entity_type)
+        if not self._seen:
+            return []
+        if self._pattern is None or self._pattern[0] != len(self._seen):
+            alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+")
+                                    for v in sorted(self._seen, key=len, reverse=True))
+            self._pattern = (len(self._seen), re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE))
+        extra = []
+        for m in self._pattern[1].finditer(text):
+            if all(m.end() <= s.start or m.start() >= s.end for s in spans):
+                entity = self._seen[" ".join(m.group(0).lower().split())]
+                extra.append(Span(m.start(), m.end(), entity, 1.0))
+        return extra
+
     def apply(self, text: str, spans: Sequence[Span]) -> str:
+        if self.entities is not None:
+            spans = [s for s in spans if s.entity_type in self.entities]
+        spans = list(spans)
+        spans = sorted(spans + self._recall(text, spans), key=lambda s: s.start)
         out, pos = [], 0
         for s in spans:
-            if self.entities is not None and s.entity_type not in self.entities:
-                continue
             out.append(text[pos:s.start])
             out.append(self.replacement(s.entity_type, text[s.start:s.end]))
             pos = s.end

@@ -81,3 +81,14 @@ def test_env_creates_prefect_home_in_a_new_data_folder(tmp_path, monkeypatch):
 
 def test_tracebacks_never_show_local_variables():
     assert app.pretty_exceptions_show_locals is False
+
+
+def test_redact_reads_stdin_and_writes_jsonl():
+    import json
+
+    stdin = json.dumps({"id": "a", "text": "my name is Priya, call 07700 900123"}) + "\nnot json\n"
+    result = runner.invoke(app, ["redact", "--policies", str(POLICIES)], input=stdin)
+    assert result.exit_code == 1  # one bad line
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["id"] == "a" and "Priya" not in first["text"] and "07700" not in first["text"]
+    assert "line 2: not valid JSON" in result.output

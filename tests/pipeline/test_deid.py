@@ -59,3 +59,47 @@ def test_identical_texts_are_analysed_once(engine, monkeypatch):
     monkeypatch.setattr(engine._batch, "analyze_iterator", spy)
     out = engine.analyze(["call Sam", "call Sam", "ok"])
     assert seen == ["call Sam", "ok"] and out[0] == out[1]
+
+
+def test_skipped_spacy_components_cannot_change_the_entities():
+    """NER in the small English model has its own tok2vec: running tagger, parser and the
+    shared tok2vec changes no entity. Checked on real chat-like text."""
+    import spacy
+
+    from pipeline.deid import SPACY_EXCLUDE, model_name
+    from pipeline.deid_eval import synthetic_corpus
+
+    texts, _ = synthetic_corpus(users=30, seed=5)
+    texts = list(dict.fromkeys(texts))[:400]
+    full = spacy.load(model_name())
+    lean = spacy.load(model_name(), exclude=list(SPACY_EXCLUDE))
+    assert lean.pipe_names == ["ner"]
+    ents = lambda nlp: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    assert ents(lean) == ents(full)
+
+
+def test_parallel_analysis_equals_serial(engine):
+    from pipeline.deid import PARALLEL_MIN_TEXTS, analyze_texts, shutdown_pool
+    from pipeline.deid_eval import synthetic_corpus
+
+    texts, _ = synthetic_corpus(users=60, seed=8)
+    assert len(set(texts)) >= PARALLEL_MIN_TEXTS
+    try:
+        assert analyze_texts(texts, workers=2) == engine.analyze(texts)
+    finally:
+        shutdown_pool()
+
+
+def test_operator_per_entity_and_entity_filter():
+    spans = [Span(0, 3, "PERSON", 1.0), Span(7, 9, "AGE", 1.0), Span(13, 16, "URL", 1.0)]
+    op = Operator("placeholder", b"k" * 32, {"AGE": "redact"}, frozenset({"PERSON", "AGE"}))
+    assert op.apply("Sam is 34 at x.y", spans) == "<PERSON_1> is <REDACTED> at x.y"
+
+
+def test_a_broken_recognizer_file_fails_loudly(tmp_path):
+    from pipeline.deid import Engine
+
+    bad = tmp_path / "recognizers.yaml"
+    bad.write_text("recognizers:\n  - {name: NoSuchRecognizer, type: predefined}\n")
+    with pytest.raises(Exception):
+        Engine(recognizers_file=bad)
