@@ -103,6 +103,8 @@ def print_summary(s: dict) -> None:
     t.add_row("  excluded (past retention on arrival)", str(ing["excluded"]))
     t.add_row("counts balance", "yes" if ing["balanced"] else "[red]NO[/]")
     t.add_row("messages de-identified", str(ing["messages"]))
+    if ing.get("messages_withheld"):
+        t.add_row("message texts not kept (no model for locale)", str(ing["messages_withheld"]))
     t.add_row("identifiers replaced", ", ".join(f"{k} {v}" for k, v in ing["entities"].items()) or "0")
     for f in ing["files_failed"]:
         t.add_row("[red]file not ingested[/]", f"{f['file']}: {f['error']}")

@@ -14,6 +14,7 @@ Operators (per dataset, from the policy):
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import logging
@@ -201,10 +202,14 @@ def _pool(workers: int, model: str):
         _pool_state["pool"] = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model,))
         _pool_state["key"] = key
+        if not _pool_state.get("atexit"):
+            atexit.register(shutdown_pool)  # stop workers before the interpreter tears down
+            _pool_state["atexit"] = True
     return _pool_state["pool"]
 
 
 def shutdown_pool() -> None:
+    """Stop the worker processes (they start again on the next large batch)."""
     pool = _pool_state.pop("pool", None)
     _pool_state.pop("key", None)
     if pool is not None:
