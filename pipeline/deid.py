@@ -39,7 +39,8 @@ KNOWN_ENTITIES = (
 )
 OPERATORS = ("placeholder", "redact", "mask", "hash")
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
-NOT_RECALLED = frozenset({"AGE", "DATE"})  # numbers that recur innocently ("34", dates)
+NOT_RECALLED = frozenset({"AGE", "DATE"})
+RECALL_MAX_VALUES = 200  # bounds the per-conversation pattern  # numbers that recur innocently ("34", dates)
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
@@ -279,7 +280,8 @@ class Operator:
         ("jess" caught after "i'm jess" is masked in "jess again" too)."""
         for s in spans:
             value = " ".join(text[s.start:s.end].lower().split())
-            if len(value) >= RECALL_MIN_CHARS and s.entity_type not in NOT_RECALLED:
+            if (len(value) >= RECALL_MIN_CHARS and s.entity_type not in NOT_RECALLED
+                    and len(self._seen) < RECALL_MAX_VALUES):
                 self._seen.setdefault(value, s.entity_type)
         if not self._seen:
             return []
