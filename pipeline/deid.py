@@ -85,13 +85,24 @@ RECOGNIZERS_FILE = Path(__file__).with_name("deid_recognizers.yaml")
 SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 
 
+def _ner_listens(nlp) -> bool:
+    """Whether the NER component reads a shared embedding layer it would lose if excluded."""
+    if "ner" not in nlp.pipe_names:
+        return True
+    return any("listener" in node.name for node in nlp.get_pipe("ner").model.walk())
+
+
 def _nlp_engine(model: str):
     import spacy
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
     class ChatSpacyNlpEngine(SpacyNlpEngine):
         def load(self) -> None:
-            self.nlp = {LANGUAGE: spacy.load(model, exclude=list(SPACY_EXCLUDE))}
+            nlp = spacy.load(model, exclude=list(SPACY_EXCLUDE))
+            if "ner" not in nlp.pipe_names or _ner_listens(nlp):
+                # NER of this model reads a shared layer (e.g. a transformer): keep it all.
+                nlp = spacy.load(model, exclude=["parser", "tagger", "lemmatizer", "senter"])
+            self.nlp = {LANGUAGE: nlp}
 
         def _doc_to_nlp_artifact(self, doc, language):
             artifacts = super()._doc_to_nlp_artifact(doc, language)
