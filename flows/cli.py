@@ -258,6 +258,133 @@ def quarantine_list(
     out.print(t)
 
 
+def _load_or_fail(folder: Path):
+    from pipeline.policy import load_policy
+
+    try:
+        return load_policy(folder)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]{issue}[/]")
+        raise typer.Exit(1)
+
+
+@policy_app.command("diff")
+def policy_diff_cmd(old: Path = typer.Argument(..., help="Policy folder in force."),
+                    new: Path = typer.Argument(..., help="Proposed policy folder.")) -> None:
+    """What changed between two policy folders, in words."""
+    from pipeline.policy_diff import policy_diff
+
+    a, b = _load_or_fail(old), _load_or_fail(new)
+    lines = policy_diff(a.policy, b.policy)
+    for line in lines or ["no change"]:
+        out.print(f"- {line}")
+
+
+@policy_app.command("impact")
+def policy_impact_cmd(
+    proposed: Path = typer.Argument(Path("policies"), help="Proposed policy folder."),
+    current: Path = typer.Option(Path("policies"), help="Policy folder in force now."),
+    data: Path = DATA,
+    now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """If PROPOSED took effect now: per dataset, how many records and people would be deleted
+    by retention, newly excluded or newly included. Reads the vault; changes nothing."""
+    from pipeline.impact import policy_impact
+    from pipeline.stages import Layout, open_stores, parse_now
+
+    new, cur = _load_or_fail(proposed), _load_or_fail(current)
+    if not Layout(data).vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with open_stores(Layout(data)) as (keys, vault):
+            figures = policy_impact(vault, keys, cur.policy, new.policy, parse_now(now))
+    except CryptoError as exc:
+        _fail(str(exc))
+    if json_out:
+        out.print_json(json.dumps(figures))
+        return
+    t = Table("dataset", "records deleted by retention", "people affected", title="retention",
+              title_justify="left")
+    for name, f in figures["retention"].items():
+        t.add_row(name, str(f["records"]), str(f["subjects"]))
+    out.print(t)
+    d = Table("dataset", "people now", "newly excluded", "records erased", "newly included",
+              title="consent and scope (individual datasets)", title_justify="left")
+    for name, f in figures["datasets"].items():
+        d.add_row(name, str(f["people_now"]), str(f["people_newly_excluded"]),
+                  str(f["records_erased_by_exclusion"]), str(f["people_newly_included"]))
+    out.print(d)
+    p = Table("purpose", "people now", "after", "newly excluded", "newly included",
+              title="purposes (research tables use 'research')", title_justify="left")
+    for name, f in figures["purposes"].items():
+        p.add_row(name, str(f["people_now"]), str(f["people_after"]), str(f["newly_excluded"]),
+                  str(f["newly_included"]))
+    out.print(p)
+
+
+@policy_app.command("schema")
+def policy_schema_cmd(out_file: Path = typer.Option(Path("policies/policy.schema.json"), "--out",
+                                                    help="Where to write the schema.")) -> None:
+    """Write the JSON Schema of policy files (generated from the model) for editors."""
+    from pipeline.policy import json_schema
+
+    out_file.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    out.print(f"wrote {out_file}")
+
+
+@app.command()
+def erase(
+    user_id: str = typer.Option(..., "--user-id", help="The platform's user id; '-' reads it from standard input (keeps it out of shell history)."),
+    data: Path = DATA,
+    policies: Path = POLICIES,
+) -> None:
+    """Erase one person (all purposes): vault rows deleted and data keys destroyed in every
+    dataset, quarantined lines deleted, future events excluded, research tables rebuilt.
+    Prints a receipt of counts; the id itself is never stored, logged or printed."""
+    from datetime import datetime, timezone
+
+    from pipeline import stages
+    from pipeline.erasure import erase_user
+
+    if user_id == "-":
+        user_id = sys.stdin.readline().strip()
+    if not user_id:
+        _fail("no user id given")
+    lp = _load_or_fail(policies)
+    layout = stages.Layout(data)
+    if not layout.vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with stages.open_stores(layout) as (keys, vault):
+            receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
+        outputs = stages.build_outputs(data, policies)
+    except CryptoError as exc:
+        _fail(str(exc))
+    receipt["warehouse_rebuilt"] = True
+    receipt["tables"] = outputs["tables"]
+    receipt["audit_hash"] = stages.write_audit(data, "erasure", receipt)
+    out.print_json(json.dumps(receipt))
+
+
+@app.command("retention-sweep")
+def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
+                        now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601).")) -> None:
+    """Run the retention-sweep flow once: apply retentions, delete what has expired, audit."""
+    from . import env
+
+    env.configure(data)
+    from .retention_sweep import retention_sweep
+
+    try:
+        summary = retention_sweep(str(data.resolve()), str(policies.resolve()), now)
+    except (PolicyError, CryptoError) as exc:
+        _fail(str(exc))
+    deleted = summary["retention_deleted"]
+    out.print("deleted: " + (", ".join(f"{k} {v}" for k, v in deleted.items()) or "nothing"))
+
+
 @audit_app.command("verify")
 def audit_verify(data: Path = DATA) -> None:
     """Recompute the hash chain of the audit log; exit 1 if anything was altered."""

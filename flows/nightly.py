@@ -45,8 +45,8 @@ def ingest(raw: str, name: str, sha256: str, data: str, policies: str,
 
 
 @task(name="retention", **_SAFE)
-def retention(data: str, now: str | None) -> dict[str, int]:
-    return stages.enforce_retention(Path(data), now)
+def retention(data: str, policies: str, now: str | None) -> dict[str, int]:
+    return stages.enforce_retention(Path(data), Path(policies), now)
 
 
 @task(name="build-outputs", **_SAFE)
@@ -55,8 +55,8 @@ def build_outputs(data: str, policies: str, now: str | None) -> dict[str, Any]:
 
 
 @task(name="audit", **_SAFE)
-def write_audit(data: str, payload: dict[str, Any]) -> str:
-    return stages.write_audit(Path(data), "nightly-batch", payload)
+def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch") -> str:
+    return stages.write_audit(Path(data), kind, payload)
 
 
 @flow(name="nightly-batch", persist_result=False, log_prints=False)
@@ -68,6 +68,9 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
         policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with timer.stage("keys"):
         check_keys(data)
+    with timer.stage("retention"):
+        # First, so that records written in this run are never shifted by a retention change.
+        deleted = retention(data, policies, now)
     with timer.stage("discover"):
         files = discover(raw, data)
     log.info("policy %s; %d new file(s)", policy["version"], len(files))
@@ -78,8 +81,6 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
             if progress_hook:
                 progress_hook(i, len(files), name)
     ingest_summary = stages.summarise_ingest(parts)
-    with timer.stage("retention"):
-        deleted = retention(data, now)
     with timer.stage("outputs"):
         outputs = build_outputs(data, policies, now)
     summary = {

@@ -20,7 +20,7 @@ import polars as pl
 
 from .generalise import coarsen_timestamp
 from .keystore import KeyStore
-from .policy import LoadedPolicy
+from .policy import Dataset, LoadedPolicy, Policy
 from .pseudonym import pseudonymise, secret_name
 from .vault import NewRecord, Vault
 
@@ -41,6 +41,22 @@ def date_shift(key: bytes, subject: str) -> timedelta:
     return timedelta(days=digest % (2 * MAX_DATE_SHIFT_DAYS + 1) - MAX_DATE_SHIFT_DAYS)
 
 
+def transcript_datasets(policy: Policy) -> dict[str, Dataset]:
+    return {n: ds for n, ds in policy.datasets.items()
+            if ds.level == "individual" and "transcripts" in ds.keeps}
+
+
+def eligible_messages(frames: dict[str, pl.DataFrame], allowed: dict[str, set[str]],
+                      ds: Dataset) -> pl.DataFrame:
+    """Intake messages a dataset may hold: subjects allowed for its purpose, and sessions
+    with a risk flag of the listed levels when it declares `only_sessions_with_risk`."""
+    msgs = frames["message"].filter(pl.col("subject").is_in(list(allowed.get(ds.purpose, set()))))
+    if ds.only_sessions_with_risk:
+        risky = frames["risk_flag"].filter(pl.col("level").is_in(list(ds.only_sessions_with_risk)))
+        msgs = msgs.filter(pl.col("session_id").is_in(risky["session_id"].unique().to_list()))
+    return msgs
+
+
 def sync_datasets(
     frames: dict[str, pl.DataFrame],
     allowed: dict[str, set[str]],
@@ -50,17 +66,9 @@ def sync_datasets(
     now: datetime,
 ) -> list[DatasetSync]:
     out = []
-    messages = frames["message"]
-    flags = frames["risk_flag"]
-    for name, ds in policy.policy.datasets.items():
-        if ds.level != "individual" or "transcripts" not in ds.keeps:
-            continue
+    for name, ds in transcript_datasets(policy.policy).items():
         key = keys.secret(secret_name(ds.purpose))
-        eligible = allowed.get(ds.purpose, set())
-        msgs = messages.filter(pl.col("subject").is_in(list(eligible)))
-        if ds.only_sessions_with_risk:
-            risky = flags.filter(pl.col("level").is_in(list(ds.only_sessions_with_risk)))
-            msgs = msgs.filter(pl.col("session_id").is_in(risky["session_id"].unique().to_list()))
+        msgs = eligible_messages(frames, allowed, ds)
         keep_subjects = {pseudonymise(key, "user", s) for s in msgs["subject"].unique().to_list()}
         present = vault.subjects(name)
         gone = present - keep_subjects

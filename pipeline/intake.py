@@ -84,11 +84,14 @@ def ingest_file(
     retention = timedelta(days=policy.policy.intake.retention_days)
     languages = set(policy.policy.deidentification.languages)
 
+    erased = vault.erased_subjects()
     keep: list[Event] = []
     expired = 0
     for ev in parsed.events:
         if ev.occurred_at + retention <= now:
-            expired += 1
+            expired += 1  # already past retention when it arrived
+        elif erased and pseudonymise(key, "user", ev.user_id) in erased:
+            expired += 1  # the person asked for erasure: their events are never kept again
         else:
             keep.append(ev)
 

@@ -234,3 +234,15 @@ def load_policy(folder: Path) -> LoadedPolicy:
             issues.append(PolicyIssue(fname, _line_of(node, loc), ".".join(map(str, loc)), msg))
         raise PolicyError(issues) from None
     return LoadedPolicy(policy, hashes)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of one policy file, generated from the model, for editors (VS Code's YAML
+    extension reads the `# yaml-language-server: $schema=...` line at the top of each file).
+    Sections are optional per file, since a policy may be split over several files."""
+    schema = Policy.model_json_schema()
+    schema["required"] = []
+    schema["properties"]["$schema"] = {"type": "string"}
+    schema["title"] = "mhpipe policy file"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

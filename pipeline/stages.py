@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import audit
+from . import audit, retention
 from .analytics import latest_profile, research_tables
 from .consent import allowed_subjects
 from .crypto import load_master_key
@@ -125,10 +125,11 @@ def ingest_partition(
     }
 
 
-def enforce_retention(data: Path, now: str | None = None) -> dict[str, int]:
-    """Delete every vault record past its expiry and shred keys left unused."""
+def enforce_retention(data: Path, policies: Path, now: str | None = None) -> dict[str, int]:
+    """Apply the policy's retentions, delete every record past expiry, shred unused keys."""
+    policy = load_policy(policies)
     with open_stores(Layout(data)) as (_, vault):
-        return vault.delete_expired(parse_now(now))
+        return retention.enforce(vault, policy.policy, parse_now(now))
 
 
 def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[str, Any]:

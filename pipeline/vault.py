@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     excluded    BIGINT NOT NULL,
     file_error  VARCHAR
 );
+CREATE TABLE IF NOT EXISTS retention_applied (
+    dataset        VARCHAR PRIMARY KEY,
+    retention_days BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS erased_subjects (
+    subject   VARCHAR PRIMARY KEY,
+    erased_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     file_sha   VARCHAR NOT NULL,
     file_name  VARCHAR NOT NULL,
@@ -97,7 +105,7 @@ class FileOutcome:
     loaded: int
     duplicates: int
     quarantined: int
-    excluded: int = 0  # valid but already past the intake retention when it arrived
+    excluded: int = 0  # valid, but past the intake retention on arrival or of an erased person
     file_error: str | None = None
 
 
@@ -249,7 +257,86 @@ class Vault:
             return self.con.execute(sql + " LIMIT ?", [limit]).fetchall()
         return self.con.execute(sql).fetchall()
 
+    # -- retention bookkeeping -----------------------------------------------------------
+    def applied_retention(self) -> dict[str, int]:
+        return dict(self.con.execute("SELECT dataset, retention_days FROM retention_applied").fetchall())
+
+    def datasets(self) -> dict[str, int]:
+        """Datasets present in the vault, with their record counts."""
+        return dict(self.con.execute(
+            "SELECT dataset, count(*) FROM records GROUP BY dataset").fetchall())
+
+    def set_retention(self, dataset: str, days: int) -> None:
+        """Make a dataset's stored expiries follow `days`: rows written under another
+        retention move by the difference (expiry = event time + retention, the event time
+        itself staying inside the ciphertext)."""
+        old = self.applied_retention().get(dataset)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if old is not None and old != days:
+                self.con.execute(
+                    "UPDATE records SET expires_at = expires_at + to_days(CAST(? AS INTEGER)) "
+                    "WHERE dataset = ?", [days - old, dataset])
+            self.con.execute(
+                "INSERT OR REPLACE INTO retention_applied VALUES (?, ?)", [dataset, days])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def count_expiring(self, dataset: str, now: datetime, shift_days: int = 0) -> tuple[int, int]:
+        """(records, subjects) that would be past expiry at `now` if expiries moved by
+        `shift_days` (a preview: changes nothing)."""
+        row = self.con.execute(
+            "SELECT count(*), count(DISTINCT subject) FROM records WHERE dataset = ? "
+            "AND expires_at + to_days(CAST(? AS INTEGER)) <= ?", [dataset, shift_days, now]).fetchone()
+        return int(row[0]), int(row[1])
+
+    def count_subjects_records(self, dataset: str, subjects: set[str]) -> int:
+        if not subjects:
+            return 0
+        self.con.register("_probe_s", pl.DataFrame({"subject": sorted(subjects)}).to_arrow())
+        try:
+            return int(self.con.execute(
+                "SELECT count(*) FROM records WHERE dataset = ? AND subject IN (SELECT subject FROM _probe_s)",
+                [dataset]).fetchone()[0])
+        finally:
+            self.con.unregister("_probe_s")
+
+    # -- erasure ----------------------------------------------------------------------
+    def erased_subjects(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT subject FROM erased_subjects").fetchall()}
+
+    def mark_erased(self, subject: str, when: datetime) -> None:
+        self.con.execute("INSERT OR IGNORE INTO erased_subjects VALUES (?, ?)", [subject, when])
+
+    def erase_quarantined(self, matches) -> int:
+        """Delete quarantined lines for which `matches(raw_line)` is true; returns how many.
+        Files left with no quarantined line lose their quarantine key too."""
+        rows = self.con.execute(
+            "SELECT file_sha, line_no, key_id, nonce, ciphertext FROM quarantine").fetchall()
+        gone = []
+        for sha, line_no, key_id, nonce, ct in rows:
+            dek = self.keys.key_by_id(key_id)
+            if dek is None:
+                continue
+            raw = open_sealed(dek, nonce, ct, f"mhpipe/quarantine/v1|{sha}|{line_no}".encode())
+            if matches(raw):
+                gone.append((sha, line_no))
+        if gone:
+            self.con.executemany("DELETE FROM quarantine WHERE file_sha = ? AND line_no = ?", gone)
+            left = {r[0] for r in self.con.execute("SELECT DISTINCT file_sha FROM quarantine").fetchall()}
+            self.con.execute("CHECKPOINT")
+            self.keys.destroy(QUARANTINE_DATASET, sorted({sha for sha, _ in gone} - left))
+        return len(gone)
+
     # -- deletes ----------------------------------------------------------------------
+    def delete_dataset(self, dataset: str) -> int:
+        """Delete a whole dataset (no longer declared by the policy) and shred its keys."""
+        subjects = self.subjects(dataset)
+        self.con.execute("DELETE FROM retention_applied WHERE dataset = ?", [dataset])
+        return self.delete_subjects(dataset, subjects)
+
     def delete_subjects(self, dataset: str, subjects: set[str]) -> int:
         """Delete a dataset's rows for these subjects and shred their data keys."""
         if not subjects:

@@ -16,12 +16,11 @@ from tests.conftest import NOW, POLICIES
 
 def run_batch(raw: Path, data: Path, policies: Path = POLICIES, now: str = NOW) -> dict:
     stages.check_policy(policies)
+    deleted = stages.enforce_retention(data, policies, now)
     parts = [stages.ingest_partition(raw, name, sha, data, policies, now)
              for name, sha in stages.new_files(raw, data)]
-    summary = {"ingest": stages.summarise_ingest(parts),
-               "retention": stages.enforce_retention(data, now),
-               **stages.build_outputs(data, policies, now)}
-    return summary
+    return {"ingest": stages.summarise_ingest(parts), "retention": deleted,
+            **stages.build_outputs(data, policies, now)}
 
 
 def warehouse_rows(data: Path) -> dict:
