@@ -100,7 +100,7 @@ def print_summary(s: dict) -> None:
     t.add_row("  loaded", str(ing["loaded"]))
     t.add_row("  duplicates", str(ing["duplicates"]))
     t.add_row("  quarantined", str(ing["quarantined"]))
-    t.add_row("  excluded (past retention on arrival)", str(ing["excluded"]))
+    t.add_row("  excluded (past retention on arrival, or erased person)", str(ing["excluded"]))
     t.add_row("counts balance", "yes" if ing["balanced"] else "[red]NO[/]")
     t.add_row("messages de-identified", str(ing["messages"]))
     if ing.get("messages_withheld"):

@@ -92,3 +92,30 @@ def test_redact_reads_stdin_and_writes_jsonl():
     first = json.loads(result.stdout.splitlines()[0])
     assert first["id"] == "a" and "Priya" not in first["text"] and "07700" not in first["text"]
     assert "line 2: not valid JSON" in result.output
+
+
+def test_erase_and_impact_commands(tmp_path):
+    import json
+
+    from pipeline import stages
+    from pipeline.synth import generate
+    from tests.conftest import NOW
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=8, days=10, seed=2)
+    for name, sha in stages.new_files(raw, data):
+        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
+    stages.build_outputs(data, POLICIES, NOW)
+    result = runner.invoke(app, ["policy", "impact", str(POLICIES), "--data", str(data),
+                                 "--now", NOW, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "intake" in json.loads(result.stdout)["retention"]
+
+    import gzip
+    first = next(raw.rglob("*.jsonl.gz"))
+    user = json.loads(gzip.decompress(first.read_bytes()).splitlines()[0])["user_id"]
+    result = runner.invoke(app, ["erase", "--user-id", "-", "--data", str(data),
+                                 "--policies", str(POLICIES)], input=user + "\n")
+    assert result.exit_code == 0, result.output
+    receipt = json.loads(result.stdout)
+    assert receipt["records_deleted"]["intake"] > 0 and user not in result.output

@@ -87,3 +87,17 @@ def test_invalid_policy_fails_the_flow_before_touching_data(harness, sample_raw,
     with pytest.raises(PolicyError):
         nightly_batch(str(sample_raw), str(data), str(bad), NOW)
     assert list(data.iterdir()) == []
+
+
+def test_retention_sweep_flow_deletes_and_audits(harness, sample_raw, data_dir):
+    from flows.nightly import nightly_batch
+    from flows.retention_sweep import retention_sweep
+    from pipeline import audit
+
+    nightly_batch(str(sample_raw), str(data_dir), str(POLICIES), NOW)
+    later = "2027-06-01T00:00:00+00:00"  # past the 90-day QI retention for everything
+    summary = retention_sweep(str(data_dir), str(POLICIES), later)
+    assert summary["retention_deleted"].get("qi_transcripts", 0) > 0
+    records = audit.read(data_dir / "audit" / "audit.jsonl")
+    assert records[-1]["kind"] == "retention-sweep"
+    assert records[-1]["payload"]["retention_deleted"] == summary["retention_deleted"]

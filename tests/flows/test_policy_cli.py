@@ -1,0 +1,77 @@
+"""`mhpipe policy check` on broken policies: exit 1, a message naming file and line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import POLICIES
+
+runner = CliRunner()
+
+# (what is broken, old text, new text)
+BROKEN = [
+    ("typo in a key", "    retention_days: 90\n", "    retention_dayz: 90\n"),
+    ("unknown purpose", "purpose: quality_improvement", "purpose: quality_improvment"),
+    ("negative retention", "    retention_days: 90\n", "    retention_days: -5\n"),
+    ("unencrypted individual dataset", "    encrypted: true\n    retention_days: 90",
+     "    encrypted: false\n    retention_days: 90"),
+    ("unknown entity type", "    AGE: redact", "    AGE_GROUP: redact"),
+    ("missing version", '  version: "2026.11.1"', '  versio: "2026.11.1"'),
+    ("unknown operator", "    CREDIT_CARD: redact", "    CREDIT_CARD: shred"),
+    ("unknown lawful basis", "lawful_basis: vital_interests", "lawful_basis: vibes"),
+    ("suppression below the floor", "suppression_threshold: 7", "suppression_threshold: 2"),
+    ("bad timestamp rule", "timestamps: exact", "timestamps: seconds"),
+    ("consent purpose without versions", 'accepted_consent_versions: ["2"]', "accepted_consent_versions: []"),
+    ("not a date", "effective_date: 2026-11-27", "effective_date: someday"),
+]
+
+
+@pytest.mark.parametrize("what,old,new", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_policy_fails_with_file_and_line(tmp_path, what, old, new):
+    folder = tmp_path / "pol"
+    shutil.copytree(POLICIES, folder)
+    text = (folder / "policy.yaml").read_text()
+    assert old in text, f"fixture out of date for: {what}"
+    (folder / "policy.yaml").write_text(text.replace(old, new, 1))
+    result = runner.invoke(app, ["policy", "check", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert re.search(r"policy\.yaml:\d+: ", result.output), result.output
+
+
+def test_shipped_policy_passes():
+    result = runner.invoke(app, ["policy", "check", str(POLICIES)])
+    assert result.exit_code == 0 and result.output.startswith("ok: policy")
+
+
+def test_schema_is_generated_from_the_model_and_committed():
+    import json
+
+    from pipeline.policy import json_schema
+
+    committed = json.loads((POLICIES / "policy.schema.json").read_text())
+    assert committed == json.loads(json.dumps(json_schema())), "run: mhpipe policy schema"
+    assert (POLICIES / "policy.yaml").read_text().startswith(
+        "# yaml-language-server: $schema=policy.schema.json")
+
+
+def test_diff_in_words(tmp_path):
+    folder = tmp_path / "pol"
+    shutil.copytree(POLICIES, folder)
+    text = (folder / "policy.yaml").read_text()
+    text = text.replace("    retention_days: 90\n", "    retention_days: 30\n", 1)
+    text = text.replace("    AGE: redact", "    AGE: mask")
+    text = text.replace("publication:", "  audit_only:\n    purpose: research\n    description: x\n"
+                        "    level: aggregate\n    keeps: [sessions]\n    encrypted: false\n"
+                        "    retention_days: 10\n\npublication:")
+    (folder / "policy.yaml").write_text(text)
+    result = runner.invoke(app, ["policy", "diff", str(POLICIES), str(folder)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "retention of dataset qi_transcripts: 90 -> 30 days (shorter" in out
+    assert "datasets.qi_transcripts.operators.AGE: redact -> mask" in out
+    assert "dataset added: audit_only" in out

@@ -1,0 +1,81 @@
+"""After `erase` and a nightly run, nothing of the person remains in any store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+
+from pipeline import stages
+from pipeline.erasure import erase_user
+from pipeline.ingest import discover
+from pipeline.policy import load_policy
+from pipeline.pseudonym import pseudonymise, secret_name
+from pipeline.synth import generate
+from tests.conftest import POLICIES
+
+NOW = "2026-10-20T00:00:00+00:00"
+
+
+def _run(raw, data):
+    stages.enforce_retention(data, POLICIES, NOW)
+    for name, sha in stages.new_files(raw, data):
+        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
+    return stages.build_outputs(data, POLICIES, NOW)
+
+
+def _events(raw):
+    for f in discover(raw):
+        for line in gzip.decompress(f.path.read_bytes()).splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict):
+                yield ev
+
+
+def test_erasure_leaves_no_row_key_or_line(tmp_path):
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=30, days=30, seed=41, fault_rate=0.05)
+    _run(raw, data)
+    policy = load_policy(POLICIES).policy
+    # the person with the most data, consented to QI so that every dataset has them
+    qi_users = {e["user_id"] for e in _events(raw) if e.get("purpose") == "quality_improvement"
+                and e.get("action") == "granted"}
+    counts: dict[str, int] = {}
+    for e in _events(raw):
+        if e.get("user_id") in qi_users:
+            counts[e["user_id"]] = counts.get(e["user_id"], 0) + 1
+    target = max(counts, key=counts.get)
+
+    with stages.open_stores(stages.Layout(data)) as (keys, vault):
+        subject = pseudonymise(keys.secret(secret_name("intake")), "user", target)
+        names = {"intake": subject}
+        for name, ds in policy.datasets.items():
+            names[name] = pseudonymise(keys.secret(secret_name(ds.purpose)), "user", subject)
+        assert subject in vault.subjects("intake")
+        receipt = erase_user(vault, keys, policy, target, datetime.fromisoformat(NOW))
+    assert receipt["records_deleted"]["intake"] > 0 and target not in json.dumps(receipt)
+
+    # A later file brings more of their events: they are excluded, not kept.
+    later = raw / "2026-10-19"
+    later.mkdir()
+    again = [e for e in _events(raw) if e.get("user_id") == target][:5]
+    (later / "more.jsonl").write_text("\n".join(
+        json.dumps({**e, "event_id": e["event_id"] + "-again"}) for e in again) + "\n")
+    _run(raw, data)
+
+    with stages.open_stores(stages.Layout(data)) as (keys, vault):
+        for name, pseudonym in names.items():
+            assert pseudonym not in vault.subjects(name), name
+            assert keys._db.execute("SELECT count(*) FROM data_keys WHERE subject = ?",
+                                    (pseudonym,)).fetchone()[0] == 0, name
+        assert vault.erase_quarantined(lambda raw_line: target.encode() in raw_line) == 0
+    vault_file = stages.Layout(data).vault
+    for path in data.rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            assert target.encode() not in blob, path
+            if path != vault_file:  # the vault keeps the pseudonym on its erasure list only
+                assert subject.encode() not in blob, path
