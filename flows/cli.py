@@ -7,6 +7,7 @@ Prefect is imported only by the commands that run a flow, after its environment
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -28,10 +29,14 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Data-steward tools for policies/*.yaml.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+keys_app = typer.Typer(help="Master key (KEK) management.", no_args_is_help=True)
+vault_app = typer.Typer(help="Audited access to individual-level datasets.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Invalid input lines kept (encrypted) with their reasons.",
                              no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(keys_app, name="keys")
+app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped mid-path
 out = Console()
@@ -383,6 +388,64 @@ def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
         _fail(str(exc))
     deleted = summary["retention_deleted"]
     out.print("deleted: " + (", ".join(f"{k} {v}" for k, v in deleted.items()) or "nothing"))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    data: Path = DATA,
+    new_key_file: Optional[Path] = typer.Option(None, help="The new master key (base64); needed when the current one comes from $MHPIPE_MASTER_KEY."),
+) -> None:
+    """Re-wrap every data key and secret under a new master key, without re-encrypting data.
+    Resumable: if interrupted, run it again. Afterwards the old master key is not needed."""
+    from pipeline import keys, stages
+
+    layout = stages.Layout(data)
+    if not layout.keystore.exists():
+        _fail(f"no key store under {data}")
+    try:
+        result = keys.rotate(layout.keystore, layout.master_key, new_key_file)
+    except CryptoError as exc:
+        _fail(str(exc))
+    result["audit_hash"] = stages.write_audit(data, "key-rotation", result)
+    out.print_json(json.dumps(result))
+    if os.environ.get("MHPIPE_MASTER_KEY"):
+        out.print("now replace $MHPIPE_MASTER_KEY with the new key")
+
+
+@vault_app.command("export")
+def vault_export(
+    dataset: str = typer.Option(..., help="Dataset to decrypt (e.g. qi_transcripts)."),
+    out_file: Path = typer.Option(..., "--out", help="New file to write (JSONL, mode 0600)."),
+    reason: str = typer.Option(..., help="Why this access is needed (recorded in the audit log)."),
+    since: Optional[str] = typer.Option(None, help="Only records on or after this date (ISO 8601)."),
+    data: Path = DATA,
+) -> None:
+    """Decrypt a dataset for an authorised reviewer. Who, why, what and how many go into the
+    audit log before the command returns."""
+    import getpass
+
+    from pipeline import stages
+    from pipeline.export import export_dataset
+
+    layout = stages.Layout(data)
+    if not layout.vault.exists():
+        _fail(f"no vault under {data}")
+    if out_file.exists():
+        _fail(f"{out_file} exists; exports never overwrite")
+    if len(reason.strip()) < 10:
+        _fail("give a reason of at least 10 characters")
+    start = stages.parse_now(since) if since else None
+    try:
+        with stages.open_stores(layout) as (_, vault):
+            n = export_dataset(vault, dataset, out_file, start)
+    except CryptoError as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    stages.write_audit(data, "vault-export", {
+        "who": getpass.getuser(), "reason": reason.strip(), "dataset": dataset,
+        "since": since, "records": n, "out_file": str(out_file.resolve())})
+    out.print(f"exported {n} record(s) of {dataset} to {out_file} (mode 0600); access audited")
 
 
 @audit_app.command("verify")

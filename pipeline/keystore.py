@@ -40,9 +40,14 @@ def _context(dataset: str, subject: str, key_id: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, path: Path, provider: KeyProvider):
+    def __init__(self, path: Path, provider: KeyProvider, previous: KeyProvider | None = None):
+        """`previous`: the master key being rotated away from, while a rotation is unfinished
+        (keys wrapped by it are still readable; new keys are always wrapped by `provider`)."""
         self.path = path
         self.provider = provider
+        self._providers = {provider.kek_id: provider}
+        if previous is not None:
+            self._providers.setdefault(previous.kek_id, previous)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         new = not path.exists()
         if new:
@@ -65,26 +70,67 @@ class KeyStore:
         self.close()
 
     def _check_master_key(self) -> None:
-        """Fail before any work if existing keys were wrapped by another master key."""
-        row = self._db.execute("SELECT name, kek_id, wrapped FROM secrets LIMIT 1").fetchone()
-        if row is None:
-            row = self._db.execute(
-                "SELECT key_id, kek_id, wrapped FROM data_keys LIMIT 1"
-            ).fetchone()
-            if row is None:
-                return
-        if row[1] != self.provider.kek_id:
+        """Fail before any work if some keys were wrapped by a master key we do not hold."""
+        kek_ids = {r[0] for r in self._db.execute(
+            "SELECT kek_id FROM secrets UNION SELECT kek_id FROM data_keys").fetchall()}
+        unknown = kek_ids - set(self._providers)
+        if unknown and len(kek_ids) > 1 and kek_ids & set(self._providers):
+            raise CryptoError(
+                f"a key rotation of {self.path} is unfinished: run `mhpipe keys rotate` again "
+                "(it resumes), with the previous master key still available")
+        if unknown:
             raise CryptoError(
                 f"the master key does not match the key store {self.path} "
                 "(its keys were wrapped by another master key)"
             )
 
+    def _unwrap(self, kek_id: str, wrapped: bytes, context: str) -> bytes:
+        return self._providers[kek_id].unwrap(wrapped, context)
+
+    def rotate(self, batch: int = 500, stop_after: int | None = None) -> int:
+        """Re-wrap every key not yet under the current master key; data is not re-encrypted.
+        Each batch commits on its own, so a killed rotation resumes where it stopped.
+        `stop_after` (tests) stops after that many keys, as a kill would. Returns keys moved."""
+        target = self.provider.kek_id
+        moved = 0
+        for table, id_col in (("secrets", "name"), ("data_keys", "key_id")):
+            while True:
+                if table == "secrets":
+                    rows = self._db.execute(
+                        "SELECT name, kek_id, wrapped FROM secrets WHERE kek_id != ? LIMIT ?",
+                        (target, batch)).fetchall()
+                    contexts = [f"secret|{r[0]}" for r in rows]
+                else:
+                    rows = self._db.execute(
+                        "SELECT key_id, kek_id, wrapped, dataset, subject FROM data_keys "
+                        "WHERE kek_id != ? LIMIT ?", (target, batch)).fetchall()
+                    contexts = [_context(r[3], r[4], r[0]) for r in rows]
+                if not rows:
+                    break
+                if stop_after is not None:
+                    rows, contexts = rows[:max(0, stop_after - moved)], contexts[:max(0, stop_after - moved)]
+                    if not rows:
+                        return moved
+                updates = [(target, self.provider.wrap(self._unwrap(r[1], r[2], c), c), r[0])
+                           for r, c in zip(rows, contexts)]
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    f"UPDATE {table} SET kek_id = ?, wrapped = ? WHERE {id_col} = ?", updates)
+                self._db.execute("COMMIT")
+                moved += len(updates)
+        return moved
+
+    def kek_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute(
+            "SELECT kek_id FROM secrets UNION SELECT kek_id FROM data_keys").fetchall()}
+
     # -- secrets ----------------------------------------------------------------------
     def secret(self, name: str) -> bytes:
         """A named 32-byte secret, created (and stored wrapped) on first use."""
-        row = self._db.execute("SELECT wrapped FROM secrets WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute(
+            "SELECT kek_id, wrapped FROM secrets WHERE name = ?", (name,)).fetchone()
         if row is not None:
-            return self.provider.unwrap(row[0], f"secret|{name}")
+            return self._unwrap(row[0], row[1], f"secret|{name}")
         value = new_key()
         self._db.execute(
             "INSERT OR IGNORE INTO secrets VALUES (?, ?, ?, ?)",
@@ -99,7 +145,7 @@ class KeyStore:
         if hit is not None:
             return hit
         row = self._db.execute(
-            "SELECT key_id, wrapped FROM data_keys WHERE dataset = ? AND subject = ?",
+            "SELECT key_id, wrapped, kek_id FROM data_keys WHERE dataset = ? AND subject = ?",
             (dataset, subject),
         ).fetchone()
         if row is None:
@@ -110,8 +156,8 @@ class KeyStore:
                 (key_id, dataset, subject, self.provider.kek_id, wrapped, _now()),
             )
             return self.data_key(dataset, subject)
-        key_id, wrapped = row
-        dek = self.provider.unwrap(wrapped, _context(dataset, subject, key_id))
+        key_id, wrapped, kek_id = row
+        dek = self._unwrap(kek_id, wrapped, _context(dataset, subject, key_id))
         if len(dek) != KEY_BYTES:  # pragma: no cover - authenticated, so only on a bug
             raise CryptoError("a stored data key has the wrong length")
         self._cache[(dataset, subject)] = (key_id, dek)
@@ -120,12 +166,12 @@ class KeyStore:
     def key_by_id(self, key_id: str) -> bytes | None:
         """The DEK with this id, or None once it was destroyed (crypto-shredded)."""
         row = self._db.execute(
-            "SELECT dataset, subject, wrapped FROM data_keys WHERE key_id = ?", (key_id,)
+            "SELECT dataset, subject, wrapped, kek_id FROM data_keys WHERE key_id = ?", (key_id,)
         ).fetchone()
         if row is None:
             return None
-        dataset, subject, wrapped = row
-        return self.provider.unwrap(wrapped, _context(dataset, subject, key_id))
+        dataset, subject, wrapped, kek_id = row
+        return self._unwrap(kek_id, wrapped, _context(dataset, subject, key_id))
 
     def destroy(self, dataset: str, subjects: list[str]) -> int:
         """Crypto-shred: delete (and overwrite) the DEKs of these subjects in a dataset."""

@@ -115,6 +115,8 @@ class Vault:
         self.keys = keys
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.con = duckdb.connect(str(self.path))
+        # Never spill query data to temporary files: everything here is individual-level.
+        self.con.execute("SET temp_directory = ''")
         os.chmod(self.path, 0o600)
         self.con.execute(_SCHEMA)
 

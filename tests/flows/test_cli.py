@@ -119,3 +119,50 @@ def test_erase_and_impact_commands(tmp_path):
     assert result.exit_code == 0, result.output
     receipt = json.loads(result.stdout)
     assert receipt["records_deleted"]["intake"] > 0 and user not in result.output
+
+
+def test_audit_verify_names_the_first_bad_record(tmp_path):
+    import json
+
+    from pipeline import audit
+
+    log = tmp_path / "audit" / "audit.jsonl"
+    for i in range(3):
+        audit.append(log, "run", {"n": i})
+    assert runner.invoke(app, ["audit", "verify", "--data", str(tmp_path)]).exit_code == 0
+    lines = log.read_text().splitlines()
+    rec = json.loads(lines[1])
+    rec["payload"]["n"] = 7
+    log.write_text("\n".join([lines[0], json.dumps(rec), lines[2]]) + "\n")
+    result = runner.invoke(app, ["audit", "verify", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "record 2" in result.output
+
+
+def test_vault_export_is_private_audited_and_needs_the_key(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from pipeline import audit, stages
+    from pipeline.synth import generate
+    from tests.conftest import NOW
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=12, days=10, seed=3)
+    for name, sha in stages.new_files(raw, data):
+        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
+    stages.build_outputs(data, POLICIES, NOW)
+    out_file = tmp_path / "review.jsonl"
+    args = ["vault", "export", "--dataset", "qi_transcripts", "--out", str(out_file),
+            "--reason", "quality review of week 47", "--data", str(data)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(l) for l in out_file.read_text().splitlines()]
+    assert rows and {"record_id", "subject", "text"} <= set(rows[0])
+    assert out_file.stat().st_mode & 0o777 == 0o600
+    last = audit.read(data / "audit" / "audit.jsonl")[-1]
+    assert last["kind"] == "vault-export" and last["payload"]["records"] == len(rows)
+    assert last["payload"]["reason"] == "quality review of week 47"
+    assert runner.invoke(app, args).exit_code == 1  # never overwrites
+    shutil.move(data / "keys" / "master.key", tmp_path / "elsewhere.key")
+    result = runner.invoke(app, args[:5] + [str(tmp_path / "other.jsonl")] + args[6:])
+    assert result.exit_code == 1 and "no master key" in result.output

@@ -101,3 +101,56 @@ def test_retention_sweep_flow_deletes_and_audits(harness, sample_raw, data_dir):
     records = audit.read(data_dir / "audit" / "audit.jsonl")
     assert records[-1]["kind"] == "retention-sweep"
     assert records[-1]["payload"]["retention_deleted"] == summary["retention_deleted"]
+
+
+def _values(raw: Path) -> set[str]:
+    """Every ground-truth identifier value and every raw message text of a synthetic set."""
+    import csv
+
+    texts = {}
+    for f in raw.rglob("*.jsonl.gz"):
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict) and ev.get("event_type") == "message" and isinstance(ev.get("text"), str):
+                texts[ev["event_id"]] = ev["text"]
+    values = {t for t in texts.values() if "x" * 100 not in t}
+    with open(raw / "ground_truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["event_id"] in texts:
+                values.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
+    return values
+
+
+def test_no_identifier_or_message_text_outside_ciphertext(harness, sample_raw, data_dir):
+    from flows.nightly import nightly_batch
+
+    nightly_batch(str(sample_raw), str(data_dir), str(POLICIES), NOW)
+    values = _values(sample_raw)
+    identifiers = {v for v in values if len(v) < 60}
+    assert len(identifiers) > 100 and len(values) > 300
+    vault_file = data_dir / "vault" / "vault.duckdb"
+
+    # The vault's clear columns, read as text through DuckDB.
+    con = duckdb.connect(str(vault_file), read_only=True)
+    clear = []
+    for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+        cols = [c for (c, t) in con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()
+            if t != "BLOB"]
+        clear += [" ".join(map(str, r)) for r in con.execute(
+            f'SELECT {", ".join(cols)} FROM "{table}"').fetchall()]
+    con.close()
+    clear_text = "\n".join(clear)
+    assert not [v for v in values if len(v) >= 4 and v in clear_text]
+
+    # Every file's bytes: short values could occur in random ciphertext by chance, so the
+    # byte scan uses values of 8+ characters (a chance match is then ~2^-64 per position).
+    hits = []
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            hits += [(path.name, v) for v in values if len(v) >= 8 and v.encode() in blob]
+    assert hits == []

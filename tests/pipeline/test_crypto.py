@@ -58,3 +58,42 @@ def test_bad_master_keys_fail_without_showing_the_key(tmp_path, monkeypatch):
     f.chmod(0o644)
     with pytest.raises(CryptoError, match="chmod 600"):
         load_master_key(f)
+
+
+# -- property tests ---------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+KEY = new_key()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=2000), st.binary(max_size=64))
+def test_roundtrip_any_text(text, aad):
+    nonce, ct = seal(KEY, text.encode(), aad)
+    assert open_sealed(KEY, nonce, ct, aad).decode() == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=300), st.data())
+def test_any_single_byte_change_is_detected(text, data):
+    aad = b"mhpipe/record/v1|r1|qi|subject"
+    nonce, ct = seal(KEY, text.encode(), aad)
+    part = data.draw(st.sampled_from(["ciphertext", "nonce", "aad"]))
+    blob = {"ciphertext": ct, "nonce": nonce, "aad": aad}[part]
+    i = data.draw(st.integers(0, len(blob) - 1))
+    flip = data.draw(st.integers(1, 255))
+    changed = blob[:i] + bytes([blob[i] ^ flip]) + blob[i + 1:]
+    args = {"ciphertext": ct, "nonce": nonce, "aad": aad, part: changed}
+    with pytest.raises(CryptoError):
+        open_sealed(KEY, args["nonce"], args["ciphertext"], args["aad"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_any_single_byte_change_to_a_wrapped_key_is_detected(data):
+    provider = LocalKeyProvider(KEY)
+    wrapped = provider.wrap(new_key(), "dek|qi|subject|id")
+    i = data.draw(st.integers(0, len(wrapped) - 1))
+    changed = wrapped[:i] + bytes([wrapped[i] ^ data.draw(st.integers(1, 255))]) + wrapped[i + 1:]
+    with pytest.raises(CryptoError):
+        provider.unwrap(changed, "dek|qi|subject|id")
