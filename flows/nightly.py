@@ -92,6 +92,7 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
         **outputs,
         "timings_s": timer.times,
     }
+    summary["policy_changed"] = stages.record_policy_change(Path(data), policy)
     summary["audit_hash"] = write_audit(data, summary)
     log.info(
         "read %d lines: loaded %d, duplicates %d, quarantined %d, excluded %d",

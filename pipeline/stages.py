@@ -68,11 +68,27 @@ def parse_now(now: str | None) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
+KEY_PROVIDER_ENV = "MHPIPE_KEY_PROVIDER"
+
+
+def key_provider(layout: Layout):
+    """The master key: `$MHPIPE_KEY_PROVIDER` ("package.module:factory", a callable returning
+    a `crypto.KeyProvider`, e.g. a cloud KMS client) or the local key (environment or file).
+    On a brand-new data folder a local master key file is created."""
+    spec = os.environ.get(KEY_PROVIDER_ENV)
+    if spec:
+        import importlib
+
+        module, _, factory = spec.partition(":")
+        return getattr(importlib.import_module(module), factory)()
+    first_run = not layout.keystore.exists() and not layout.vault.exists()
+    return load_master_key(layout.master_key, create=first_run)
+
+
 @contextmanager
 def open_stores(layout: Layout) -> Iterator[tuple[KeyStore, Vault]]:
-    """Key store and vault. On a brand-new data folder a local master key is created."""
-    first_run = not layout.keystore.exists() and not layout.vault.exists()
-    provider = load_master_key(layout.master_key, create=first_run)
+    """Key store and vault, opened with the configured master key."""
+    provider = key_provider(layout)
     with KeyStore(layout.keystore, provider) as keys, Vault(layout.vault, keys) as vault:
         yield keys, vault
 
@@ -158,6 +174,21 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
 
 def write_audit(data: Path, kind: str, payload: dict[str, Any]) -> str:
     return audit.append(Layout(data).audit_log, kind, payload)["hash"]
+
+
+def record_policy_change(data: Path, policy: dict[str, Any]) -> bool:
+    """Append a `policy-change` audit record when the policy digest differs from the one the
+    last run recorded (the first run records the initial policy)."""
+    log = Layout(data).audit_log
+    last = next((r for r in reversed(audit.read(log)) if "policy_digest" in r["payload"]), None)
+    if last is not None and last["payload"]["policy_digest"] == policy["digest"]:
+        return False
+    audit.append(log, "policy-change", {
+        "previous_version": last["payload"].get("policy_version") if last else None,
+        "previous_digest": last["payload"]["policy_digest"] if last else None,
+        "policy_version": policy["version"], "policy_digest": policy["digest"],
+        "policy_files": policy["files"]})
+    return True
 
 
 def summarise_ingest(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -56,9 +56,9 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     from pipeline import audit
     log = data_dir / "audit" / "audit.jsonl"
     records = audit.read(log)
-    assert [r["kind"] for r in records] == ["nightly-batch", "nightly-batch"]
-    assert records[0]["payload"]["ingest"]["lines_read"] == ing["lines_read"]
-    assert records[0]["payload"]["policy_files"]["policy.yaml"]
+    assert [r["kind"] for r in records] == ["policy-change", "nightly-batch", "nightly-batch"]
+    assert records[1]["payload"]["ingest"]["lines_read"] == ing["lines_read"]
+    assert records[1]["payload"]["policy_files"]["policy.yaml"]
     assert audit.verify(log)[0]
 
     # Researchers get a documented warehouse.

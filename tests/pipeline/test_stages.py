@@ -154,3 +154,19 @@ def test_invalid_policy_stops_before_any_data_is_touched(tmp_path, sample_raw, d
     with pytest.raises(PolicyError):
         run_batch(sample_raw, data_dir, policies=bad)
     assert list(data_dir.iterdir()) == []
+
+
+def kms_like_provider():
+    """Stands in for a cloud KMS client: anything with kek_id, wrap and unwrap."""
+    from pipeline.crypto import LocalKeyProvider
+
+    return LocalKeyProvider(b"\x07" * 32)
+
+
+def test_a_key_provider_can_replace_the_local_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("MHPIPE_KEY_PROVIDER", "tests.pipeline.test_stages:kms_like_provider")
+    layout = stages.Layout(tmp_path / "data")
+    with stages.open_stores(layout) as (keys, _):
+        assert keys.provider.kek_id == kms_like_provider().kek_id
+        keys.secret("x")
+    assert not layout.master_key.exists()  # no local key file was made
