@@ -226,6 +226,60 @@ def deid_eval(
     out.print(f"figures written to {out_file}")
 
 
+@app.command()
+def query(
+    sql: str = typer.Argument(..., help="SQL to run against the research warehouse (read-only)."),
+    data: Path = DATA,
+    release: Optional[str] = typer.Option(None, help="A numbered release (default: the current one)."),
+) -> None:
+    """Query the research warehouse read-only and print the result as a table.
+    Example: mhpipe query "SELECT * FROM data_dictionary" """
+    import duckdb
+
+    from pipeline.stages import Layout
+
+    path = Layout(data).warehouse / (f"research-{release}.duckdb" if release else "research.duckdb")
+    if not path.exists():
+        _fail(f"no research warehouse at {path}: run the nightly batch first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description or []]
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        _fail(f"query failed: {exc}")
+    finally:
+        con.close()
+    t = Table(*names)
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    out.print(t)
+
+
+@app.command()
+def report(
+    data: Path = DATA,
+    out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file (default: data/reports/release-<id>.html)."),
+) -> None:
+    """Write a self-contained HTML report of the current release: charts of outcome rates with
+    intervals by group, escalation times, consent coverage, and a Limitations section."""
+    import duckdb
+
+    from pipeline.report import render
+    from pipeline.stages import Layout
+
+    path = Layout(data).warehouse / "research.duckdb"
+    if not path.exists():
+        _fail(f"no research warehouse at {path}: run the nightly batch first")
+    con = duckdb.connect(str(path), read_only=True)
+    release_id = con.execute("SELECT release_id FROM releases").fetchone()[0]
+    con.close()
+    target = out_file or data / "reports" / f"release-{release_id}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(path), encoding="utf-8")
+    out.print(f"wrote {target}")
+
+
 @policy_app.command("check")
 def policy_check(folder: Path = typer.Argument(Path("policies"), help="Policy folder.")) -> None:
     """Validate the policy files; errors name file, line, key and what is allowed."""

@@ -54,6 +54,15 @@ def build_outputs(data: str, policies: str, now: str | None) -> dict[str, Any]:
     return stages.build_outputs(Path(data), Path(policies), now)
 
 
+@task(name="release-artifact", **_SAFE)
+def release_artifact(data: str) -> None:
+    """Headline figures of the release as a Prefect markdown artifact (aggregates only)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(key="research-release", markdown=stages.headline_markdown(Path(data)),
+                             description="Disclosure-controlled headline figures")
+
+
 @task(name="audit", **_SAFE)
 def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch") -> str:
     return stages.write_audit(Path(data), kind, payload)
@@ -83,6 +92,7 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
     ingest_summary = stages.summarise_ingest(parts)
     with timer.stage("outputs"):
         outputs = build_outputs(data, policies, now)
+        release_artifact(data)
     summary = {
         "policy_version": policy["version"],
         "policy_digest": policy["digest"],

@@ -1,24 +1,34 @@
-"""Publish the research warehouse: build a new DuckDB file aside, check it, swap it in.
+"""Publish the research warehouse as numbered releases, by atomic swap.
 
-Researchers only ever see a complete release: the new file is written under a temporary
-name in the same folder, verified (only the expected tables, no identifier-like columns),
-then renamed over `research.duckdb` in one atomic step. Table and column comments become a
-`data_dictionary` view.
+A new release is built aside under a temporary name, verified (only the expected tables,
+no individual-level or free-text column, disclosure rules and k-anonymity re-checked on the
+built file, every table and column documented), then hard-linked as
+`research-<release_id>.duckdb` and renamed over `research.duckdb` in one step. A researcher
+who has the previous file open keeps reading it (the old inode lives on); a build that fails
+verification never replaces a good release. The last RELEASES_KEPT releases are kept. When
+the tables are identical to the current release's, no new release is made.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from .analytics import Table
 
 WAREHOUSE_FILE = "research.duckdb"
+RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
+CATEGORY = re.compile(r"^[\w .,:+\-/()']{0,64}$")  # a released string is a label, never free text
+SIZE_COLUMNS = ("users", "sessions")  # group sizes checked against k
+NOT_COUNTS = {"release_id", "suppressed_cells"}  # not counts of people
 
 
 class PublishError(Exception):
@@ -27,6 +37,11 @@ class PublishError(Exception):
 
 def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
+
+
+def frame_digest(frame: pl.DataFrame) -> str:
+    rows = frame.sort(frame.columns, nulls_last=True).rows()
+    return hashlib.sha256(repr((frame.columns, rows)).encode()).hexdigest()
 
 
 def build(path: Path, tables: list[Table]) -> None:
@@ -61,39 +76,115 @@ def build(path: Path, tables: list[Table]) -> None:
         con.close()
 
 
-def table_digest(path: Path) -> dict[str, str]:
-    """SHA-256 of every table's rows (sorted), to show that a release changed or not."""
+def verify(path: Path, expected: set[str], threshold: int, base: int, k: int) -> None:
+    """Re-check a built release from the file itself; raise PublishError on any breach."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1"
-        ).fetchall()]
-        out = {}
-        for name in names:
-            rows = con.execute(f'SELECT * FROM "{name}" ORDER BY ALL').fetchall()
-            out[name] = hashlib.sha256(repr(rows).encode()).hexdigest()
-        return out
+        names = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+        if names != expected:
+            raise PublishError(f"release holds tables {sorted(names)}, expected {sorted(expected)}")
+        undocumented = con.execute(
+            "SELECT count(*) FROM data_dictionary WHERE description IS NULL OR description = ''"
+        ).fetchone()[0]
+        if undocumented:
+            raise PublishError(f"{undocumented} table(s) or column(s) lack a description")
+        for table in sorted(names):
+            cols = con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
+                [table]).fetchall()
+            for col, dtype in cols:
+                if col in NOT_COUNTS:
+                    continue
+                values = [r[0] for r in con.execute(f'SELECT "{col}" FROM "{table}"').fetchall()]
+                if dtype in ("BIGINT", "INTEGER"):
+                    bad = [v for v in values if v is not None and v != 0 and (v <= threshold or v % base)]
+                    if bad:
+                        raise PublishError(f"{table}.{col}: a count is small or not rounded")
+                elif dtype == "VARCHAR":
+                    if any(v is not None and not CATEGORY.match(v) for v in values):
+                        raise PublishError(f"{table}.{col}: holds text that is not a label")
+            for size in SIZE_COLUMNS:
+                if size in {c for c, _ in cols}:
+                    small = con.execute(
+                        f'SELECT count(*) FROM "{table}" WHERE "{size}" IS NOT NULL AND "{size}" < ?',
+                        [k]).fetchone()[0]
+                    if small:
+                        raise PublishError(f"{table}: {small} group(s) smaller than k = {k}")
     finally:
         con.close()
 
 
-def publish(warehouse_dir: Path, tables: list[Table]) -> tuple[Path, dict[str, str]]:
-    """Build, verify and atomically swap in a new warehouse; return its path and digests."""
+def table_digest(path: Path) -> dict[str, str]:
+    """SHA-256 of every data table's rows in a release (the releases table excluded)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND table_name != 'releases' ORDER BY 1").fetchall()]
+        return {n: frame_digest(con.sql(f'SELECT * FROM "{n}"').pl()) for n in names}
+    finally:
+        con.close()
+
+
+def _release_ids(warehouse_dir: Path) -> list[int]:
+    ids = []
+    for p in warehouse_dir.glob("research-*.duckdb"):
+        m = re.fullmatch(r"research-(\d+)\.duckdb", p.name)
+        if m:
+            ids.append(int(m.group(1)))
+    return sorted(ids)
+
+
+def releases_table(release_id: str, meta: dict) -> Table:
+    row = {"release_id": release_id,
+           "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
+    frame = pl.DataFrame([row])
+    docs = {
+        "release_id": "Release number (the file research-<release_id>.duckdb)",
+        "created_at": "When the release was published (UTC)",
+        "policy_version": "Version of the data-steward policy in force",
+        "policy_digest": "SHA-256 over the policy files' hashes",
+        "code_version": "mhpipe version and a digest of its source",
+        "input_people": "People in the pipeline's store (rounded)",
+        "research_people": "People whose data may be used for research (rounded)",
+        "suppressed_cells": "Count cells suppressed across the data tables of this release",
+        "deid_model": "spaCy model of the de-identification engine",
+        "deid_recall_synthetic": "Micro recall (masked as any type) on synthetic ground truth, from mhpipe deid-eval (NULL if not run)",
+        "deid_recall_wnut_person": "PERSON recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
+        "deid_recall_wnut_location": "LOCATION recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
+        "deid_over_redaction": "Share of characters redacted on counsel_chat, from mhpipe deid-eval (NULL if not run)",
+    }
+    return Table("releases", frame, "This release: what it was built from and with.", docs)
+
+
+def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int, base: int,
+            k: int) -> tuple[Path, dict[str, str], str, bool]:
+    """Verify-and-swap a new release unless nothing changed. Returns (path, digests of the
+    data tables, release id, whether a new release was made)."""
     warehouse_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(warehouse_dir, 0o755)  # researchers must reach the file; it holds aggregates only
+    target = warehouse_dir / WAREHOUSE_FILE
+    digests = {t.name: frame_digest(t.frame) for t in tables}
+    existing = _release_ids(warehouse_dir)
+    if target.exists() and existing and table_digest(target) == digests:
+        return target, digests, f"{existing[-1]:04d}", False
+    release_id = f"{(existing[-1] + 1) if existing else 1:04d}"
+    all_tables = tables + [releases_table(release_id, meta)]
     fd, tmp_name = tempfile.mkstemp(prefix=".building-", suffix=".duckdb", dir=warehouse_dir)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # duckdb creates the file itself
     try:
-        build(tmp, tables)
-        digests = table_digest(tmp)
-        if set(digests) != {t.name for t in tables}:
-            raise PublishError("the built warehouse does not hold exactly the expected tables")
-        os.chmod(tmp, 0o644)  # researchers read it; it holds aggregates only
-        target = warehouse_dir / WAREHOUSE_FILE
+        build(tmp, all_tables)
+        verify(tmp, {t.name for t in all_tables}, threshold, base, k)
+        os.chmod(tmp, 0o644)
+        numbered = warehouse_dir / f"research-{release_id}.duckdb"
+        os.link(tmp, numbered)
         os.replace(tmp, target)
-        return target, digests
     finally:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    for old in _release_ids(warehouse_dir)[:-RELEASES_KEPT]:
+        (warehouse_dir / f"research-{old:04d}.duckdb").unlink(missing_ok=True)
+    return target, digests, release_id, True

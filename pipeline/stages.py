@@ -7,6 +7,8 @@ up in an orchestrator's database or result storage. Each stage opens the stores 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections import Counter
@@ -26,7 +28,7 @@ from .ingest import RawFile, discover, parse_file
 from .intake import INTAKE_DATASET, ingest_file, read_intake
 from .keystore import KeyStore
 from .policy import LoadedPolicy, load_policy
-from .publish import WAREHOUSE_FILE, publish, table_digest
+from .publish import publish
 from .vault import Vault
 
 
@@ -159,16 +161,67 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
         birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
         allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
         synced = sync_datasets(frames, allowed, vault, keys, policy, stamp)
-    tables = research_tables(frames, allowed.get("research", set()), policy.policy.publication)
-    target = layout.warehouse / WAREHOUSE_FILE
-    before = table_digest(target) if target.exists() else {}
-    _, digests = publish(layout.warehouse, tables)
+    pub = policy.policy.publication
+    research = allowed.get("research", set())
+    tables = research_tables(frames, research, pub)
+    meta = release_meta(layout, policy, len(subjects), len(research),
+                        sum(t.suppressed_cells for t in tables), pub)
+    _, digests, release_id, changed = publish(
+        layout.warehouse, tables, meta, pub.suppression_threshold, pub.rounding_base,
+        pub.minimum_group_size)
     return {
         "subjects": len(subjects),
         "allowed": {p: len(s) for p, s in sorted(allowed.items())},
         "datasets": [s.__dict__ for s in synced],
         "tables": digests,
-        "warehouse_changed": digests != before,
+        "release_id": release_id,
+        "warehouse_changed": changed,
+    }
+
+
+def code_version() -> str:
+    """The package version and a digest of the library's source files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("mhpipe")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        v = "0+source"
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")) + sorted(Path(__file__).parent.glob("*.yaml")):
+        h.update(f.name.encode() + f.read_bytes())
+    return f"{v}+{h.hexdigest()[:12]}"
+
+
+def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: int,
+                 suppressed: int, pub) -> dict[str, Any]:
+    """What the `releases` table says about a release (counts disclosure-controlled)."""
+    from .deid import model_name
+    from .disclosure_control import publish_count
+
+    figures: dict[str, Any] = {}
+    eval_file = layout.root / "deid-eval.json"
+    if eval_file.exists():
+        try:
+            r = json.loads(eval_file.read_text())
+            figures = {
+                "deid_recall_synthetic": r.get("synthetic", {}).get("micro", {}).get("recall_any"),
+                "deid_recall_wnut_person": r.get("wnut17_dev", {}).get("entities", {}).get("PERSON", {}).get("recall_any"),
+                "deid_recall_wnut_location": r.get("wnut17_dev", {}).get("entities", {}).get("LOCATION", {}).get("recall_any"),
+                "deid_over_redaction": r.get("counsel_chat", {}).get("over_redaction"),
+            }
+        except (ValueError, AttributeError):
+            figures = {}
+    return {
+        "policy_version": policy.version, "policy_digest": policy.digest,
+        "code_version": code_version(),
+        "input_people": publish_count(people, pub.suppression_threshold, pub.rounding_base),
+        "research_people": publish_count(research, pub.suppression_threshold, pub.rounding_base),
+        "suppressed_cells": suppressed,
+        "deid_model": model_name(),
+        **{k: (float(v) if v is not None else None) for k, v in {
+            "deid_recall_synthetic": None, "deid_recall_wnut_person": None,
+            "deid_recall_wnut_location": None, "deid_over_redaction": None, **figures}.items()},
     }
 
 
@@ -227,3 +280,30 @@ class Timer:
             yield
         finally:
             self.times[name] = round(time.perf_counter() - t, 3)
+
+
+def headline_markdown(data: Path) -> str:
+    """Headline figures of the current release, as markdown (aggregates only)."""
+    import duckdb
+
+    path = Layout(data).warehouse / "research.duckdb"
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rel = con.execute("SELECT release_id, policy_version FROM releases").fetchone()
+        rows = con.execute(
+            "SELECT period, users, recovery_rate, reliable_improvement_rate, reliable_deterioration_rate "
+            "FROM outcomes_by_group WHERE dimension = 'overall' ORDER BY period").fetchall()
+        safety = con.execute(
+            "SELECT period, sessions_high_flag, median_minutes_to_connection FROM safety_escalation "
+            "WHERE model_version = 'all' ORDER BY period").fetchall()
+    finally:
+        con.close()
+    show = lambda v: "suppressed" if v is None else str(v)  # noqa: E731
+    lines = [f"# Research release {rel[0]} (policy {rel[1]})", "",
+             "| period | people | recovery | reliable improvement | reliable deterioration |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {p} | {show(u)} | {show(r)} | {show(i)} | {show(d)} |" for p, u, r, i, d in rows]
+    lines += ["", "| month | sessions with a high/imminent flag | median minutes to a human |",
+              "|---|---|---|"]
+    lines += [f"| {p} | {show(n)} | {show(m)} |" for p, n, m in safety]
+    return "\n".join(lines)

@@ -46,11 +46,14 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     ing = first["ingest"]
     assert ing["balanced"] and ing["loaded"] > 0 and ing["quarantined"] > 0
     assert ing["messages"] > 0 and ing["entities"].get("PERSON", 0) > 0
-    assert set(first["tables"]) == {"outcomes_by_group", "sessions_by_month"}
+    assert set(first["tables"]) == {"outcomes_by_group", "engagement_by_group",
+                                    "safety_escalation", "consent_coverage"}
+    assert first["release_id"] == "0001"
 
     second = nightly_batch(str(sample_raw), str(data_dir), str(POLICIES), NOW)
     assert second["ingest"]["files"] == 0 and second["ingest"]["loaded"] == 0
     assert second["tables"] == first["tables"] and not second["warehouse_changed"]
+    assert second["release_id"] == "0001"  # nothing changed: no new release
 
     # One audit record per run, chained, carrying the counts and policy hashes.
     from pipeline import audit

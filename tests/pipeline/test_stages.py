@@ -13,6 +13,8 @@ from pipeline.intake import INTAKE_DATASET, read_intake
 from pipeline.synth import generate
 from tests.conftest import NOW, POLICIES
 
+TABLES = ("outcomes_by_group", "engagement_by_group", "safety_escalation", "consent_coverage")
+
 
 def run_batch(raw: Path, data: Path, policies: Path = POLICIES, now: str = NOW) -> dict:
     stages.check_policy(policies)
@@ -27,7 +29,7 @@ def warehouse_rows(data: Path) -> dict:
     con = duckdb.connect(str(data / "warehouse" / "research.duckdb"), read_only=True)
     try:
         return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()
-                for t in ("outcomes_by_group", "sessions_by_month")}
+                for t in TABLES}
     finally:
         con.close()
 
@@ -45,7 +47,7 @@ def test_counts_balance_and_rerun_changes_nothing(sample_raw, data_dir):
     assert all(name.endswith(".jsonl.gz") and line >= 1 and field and rule
                for name, line, field, rule in reasons)
     tables = warehouse_rows(data_dir)
-    assert tables["outcomes_by_group"] and tables["sessions_by_month"]
+    assert all(tables[t] for t in TABLES)
     layout = stages.Layout(data_dir)
     for private in (layout.vault, layout.keystore, layout.master_key):
         assert private.stat().st_mode & 0o777 == 0o600, private.name
