@@ -71,6 +71,8 @@ def protect(frame: pl.DataFrame, counts: Sequence[str], pub, *, size_col: str = 
     if frame.is_empty():
         return frame, 0
     k, t, base = pub.minimum_group_size, pub.suppression_threshold, pub.rounding_base
+    # a stable order, so that ties in secondary suppression always resolve the same way
+    frame = frame.sort([c for c in KEYS if c in frame.columns], nulls_last=True)
     rows = frame.to_dicts()
     for r in rows:
         small = r[size_col] is not None and r[size_col] < k

@@ -55,3 +55,38 @@ def test_not_at_caseness_cannot_recover_and_deterioration_blocks_improvement():
 def test_below_reliable_change_is_not_improvement():
     o = outcome([("a", "PHQ-9", 12, 0), ("a", "PHQ-9", 7, 20)])["a"]
     assert o["recovery"] and not o["reliable_improvement"] and not o["reliable_recovery"]
+
+
+# -- boundary scores, as the definitions state them ---------------------------------------
+def test_caseness_boundaries():
+    assert not outcome([("a", "PHQ-9", 9, 0), ("a", "PHQ-9", 9, 20)])["a"]["caseness"]
+    assert outcome([("a", "PHQ-9", 10, 0), ("a", "PHQ-9", 10, 20)])["a"]["caseness"]
+    assert not outcome([("a", "GAD-7", 7, 0), ("a", "GAD-7", 7, 20)])["a"]["caseness"]
+    assert outcome([("a", "GAD-7", 8, 0), ("a", "GAD-7", 8, 20)])["a"]["caseness"]
+
+
+def test_recovery_needs_both_below_at_the_end():
+    o = outcome([("a", "PHQ-9", 12, 0), ("a", "PHQ-9", 9, 20), ("a", "GAD-7", 9, 0), ("a", "GAD-7", 8, 20)])
+    assert o["a"]["caseness"] and not o["a"]["recovery"]  # GAD-7 still at 8
+    o = outcome([("a", "PHQ-9", 12, 0), ("a", "PHQ-9", 9, 20), ("a", "GAD-7", 9, 0), ("a", "GAD-7", 7, 20)])
+    assert o["a"]["recovery"]
+
+
+def test_reliable_change_boundaries():
+    five = outcome([("a", "PHQ-9", 20, 0), ("a", "PHQ-9", 15, 20)])["a"]
+    six = outcome([("a", "PHQ-9", 20, 0), ("a", "PHQ-9", 14, 20)])["a"]
+    assert not five["reliable_improvement"] and six["reliable_improvement"]
+    three = outcome([("a", "GAD-7", 15, 0), ("a", "GAD-7", 12, 20)])["a"]
+    four = outcome([("a", "GAD-7", 15, 0), ("a", "GAD-7", 11, 20)])["a"]
+    assert not three["reliable_improvement"] and four["reliable_improvement"]
+    up6 = outcome([("a", "PHQ-9", 5, 0), ("a", "PHQ-9", 11, 20)])["a"]
+    up5 = outcome([("a", "PHQ-9", 5, 0), ("a", "PHQ-9", 10, 20)])["a"]
+    assert up6["reliable_deterioration"] and not up5["reliable_deterioration"]
+    up4 = outcome([("a", "GAD-7", 2, 0), ("a", "GAD-7", 6, 20)])["a"]
+    assert up4["reliable_deterioration"]
+
+
+def test_reliable_recovery_and_score_change():
+    o = outcome([("a", "PHQ-9", 16, 0), ("a", "PHQ-9", 9, 20)])["a"]
+    assert o["recovery"] and o["reliable_improvement"] and o["reliable_recovery"]
+    assert o["phq9_change"] == -7 and o["gad7_change"] is None

@@ -1,0 +1,114 @@
+"""Releases: disclosure rules hold in the file, builds are reproducible, a bad build never
+replaces a good release, and readers are never broken by a swap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline import stages
+from pipeline.analytics import Table
+from pipeline.publish import (CATEGORY, RELEASES_KEPT, PublishError, publish, table_digest)
+from pipeline.synth import generate
+from tests.conftest import NOW, POLICIES
+
+PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10)
+
+
+def _release(tmp_path, name="data", users=80):
+    raw, data = tmp_path / "raw", tmp_path / name
+    if not raw.exists():
+        generate(raw, users=users, days=40, seed=17, fault_rate=0.02)
+    for n, sha in stages.new_files(raw, data):
+        stages.ingest_partition(raw, n, sha, data, POLICIES, NOW)
+    stages.build_outputs(data, POLICIES, NOW)
+    return data / "warehouse" / "research.duckdb"
+
+
+def test_every_table_obeys_the_disclosure_rules(tmp_path):
+    path = _release(tmp_path)
+    con = duckdb.connect(str(path), read_only=True)
+    checked = 0
+    for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+        for col, dtype in con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall():
+            values = [r[0] for r in con.execute(f'SELECT "{col}" FROM "{table}"').fetchall()]
+            if dtype == "BIGINT" and col not in ("suppressed_cells",):
+                assert all(v is None or v == 0 or (v > 7 and v % 5 == 0) for v in values), (table, col)
+                checked += len(values)
+            if dtype == "VARCHAR":
+                assert all(v is None or CATEGORY.match(v) for v in values), (table, col)
+    assert checked > 200
+    undocumented = con.execute("SELECT count(*) FROM data_dictionary WHERE description IS NULL").fetchone()[0]
+    columns = con.execute("SELECT count(*) FROM data_dictionary WHERE column_name IS NOT NULL").fetchone()[0]
+    con.close()
+    assert undocumented == 0 and columns > 40
+
+
+def test_two_builds_from_the_same_input_are_identical(tmp_path):
+    a, b = _release(tmp_path, "a"), _release(tmp_path, "b")
+    assert table_digest(a) == table_digest(b)
+    ca, cb = duckdb.connect(str(a), read_only=True), duckdb.connect(str(b), read_only=True)
+    q = "SELECT * EXCLUDE (created_at) FROM releases"
+    assert ca.execute(q).fetchall() == cb.execute(q).fetchall()
+    ca.close()
+    cb.close()
+
+
+def _table(users: int) -> Table:
+    frame = pl.DataFrame({"period": ["p"], "dimension": ["overall"], "grp": ["all"], "users": [users]})
+    return Table("t", frame, "test table", {c: c for c in frame.columns})
+
+
+def test_a_failed_build_leaves_the_previous_release(tmp_path):
+    wh = tmp_path / "warehouse"
+    path, _, rid, changed = publish(wh, [_table(20)], {}, 7, 5, 10)
+    assert changed and rid == "0001"
+    before = table_digest(path)
+    with pytest.raises(PublishError, match="small or not rounded"):
+        publish(wh, [_table(3)], {}, 7, 5, 10)
+    with pytest.raises(PublishError, match="not a label"):
+        publish(wh, [Table("t", pl.DataFrame({"users": [20], "why": ["x" * 200]}), "t",
+                           {"users": "u", "why": "w"})], {}, 7, 5, 10)
+    assert table_digest(path) == before
+    assert sorted(p.name for p in wh.iterdir()) == ["research-0001.duckdb", "research.duckdb"]
+
+
+def test_unchanged_tables_make_no_release_and_old_releases_are_pruned(tmp_path):
+    wh = tmp_path / "warehouse"
+    assert publish(wh, [_table(20)], {}, 7, 5, 10)[3]
+    assert not publish(wh, [_table(20)], {}, 7, 5, 10)[3]
+    for users in range(25, 25 + 5 * (RELEASES_KEPT + 2), 5):
+        publish(wh, [_table(users)], {}, 7, 5, 10)
+    numbered = sorted(p.name for p in wh.glob("research-*.duckdb"))
+    assert len(numbered) == RELEASES_KEPT and numbered[-1] == f"research-{RELEASES_KEPT + 3:04d}.duckdb"
+
+
+def test_a_reader_keeps_working_while_releases_are_swapped(tmp_path):
+    wh = tmp_path / "warehouse"
+    path = publish(wh, [_table(20)], {}, 7, 5, 10)[0]
+    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(path)!r}, read_only=True)
+        seen = {{con.execute("SELECT users FROM t").fetchone()[0]}}
+        print("ready", flush=True)
+        for _ in range(300):
+            seen.add(con.execute("SELECT users FROM t").fetchone()[0])
+            time.sleep(0.005)
+        print(sorted(seen))
+    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "ready"  # it has the file open
+    for users in (30, 40, 50, 60):
+        publish(wh, [_table(users)], {}, 7, 5, 10)
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    assert out.strip() == "[20]"  # the file it opened stayed whole and unchanged
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT users FROM t").fetchone()[0] == 60  # new readers see the latest
+    con.close()
