@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.crypto import CryptoError
+from pipeline.lock import LockError, run_lock
 from pipeline.policy import PolicyError
 
 app = typer.Typer(
@@ -80,9 +81,7 @@ def run(
 
             nightly.progress_hook = hook
             summary = nightly.nightly_batch(str(raw), str(data.resolve()), str(policies.resolve()), now)
-    except PolicyError as exc:
-        _fail(str(exc))
-    except CryptoError as exc:
+    except (PolicyError, CryptoError, LockError) as exc:
         _fail(str(exc))
     finally:
         nightly.progress_hook = None
@@ -416,10 +415,11 @@ def erase(
     if not layout.vault.exists():
         _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
-        with stages.open_stores(layout) as (keys, vault):
-            receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
-        outputs = stages.build_outputs(data, policies)
-    except CryptoError as exc:
+        with run_lock(data, "erase"):
+            with stages.open_stores(layout) as (keys, vault):
+                receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
+            outputs = stages.build_outputs(data, policies)
+    except (CryptoError, LockError) as exc:
         _fail(str(exc))
     receipt["warehouse_rebuilt"] = True
     receipt["tables"] = outputs["tables"]
@@ -438,7 +438,7 @@ def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
 
     try:
         summary = retention_sweep(str(data.resolve()), str(policies.resolve()), now)
-    except (PolicyError, CryptoError) as exc:
+    except (PolicyError, CryptoError, LockError) as exc:
         _fail(str(exc))
     deleted = summary["retention_deleted"]
     out.print("deleted: " + (", ".join(f"{k} {v}" for k, v in deleted.items()) or "nothing"))
@@ -457,8 +457,9 @@ def keys_rotate(
     if not layout.keystore.exists():
         _fail(f"no key store under {data}")
     try:
-        result = keys.rotate(layout.keystore, layout.master_key, new_key_file)
-    except CryptoError as exc:
+        with run_lock(data, "keys rotate"):
+            result = keys.rotate(layout.keystore, layout.master_key, new_key_file)
+    except (CryptoError, LockError) as exc:
         _fail(str(exc))
     result["audit_hash"] = stages.write_audit(data, "key-rotation", result)
     out.print_json(json.dumps(result))

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline import stages
+from pipeline.lock import run_lock
 
 _SAFE = dict(cache_policy=NO_CACHE, persist_result=False)
 
@@ -72,9 +73,13 @@ def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch")
 def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) -> dict[str, Any]:
     """Ingest new raw files, refresh consented datasets, enforce retention, publish, audit."""
     log = get_run_logger()
+    policy = check_policy(policies)  # fail closed: nothing is touched before this passes
+    with run_lock(Path(data), "nightly-batch"):
+        return _nightly(raw, data, policies, now, policy, log)
+
+
+def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[str, Any], log) -> dict[str, Any]:
     timer = stages.Timer()
-    with timer.stage("policy"):
-        policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with timer.stage("keys"):
         check_keys(data)
     with timer.stage("retention"):
@@ -98,6 +103,7 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
         "policy_digest": policy["digest"],
         "policy_files": policy["files"],
         "ingest": ingest_summary,
+        "ingest_all_time": stages.registry_totals(Path(data)),
         "retention_deleted": deleted,
         **outputs,
         "timings_s": timer.times,

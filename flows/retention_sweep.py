@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pathlib import Path
+
 from prefect import flow, get_run_logger
+
+from pipeline.lock import run_lock
 
 from .nightly import check_keys, check_policy, retention, write_audit
 
@@ -14,8 +18,9 @@ from .nightly import check_keys, check_policy, retention, write_audit
 def retention_sweep(data: str, policies: str, now: str | None = None) -> dict[str, Any]:
     """Delete every vault record past its dataset's retention; audit the counts."""
     policy = check_policy(policies)  # fail closed before touching anything
-    check_keys(data)
-    deleted = retention(data, policies, now)
+    with run_lock(Path(data), "retention-sweep"):
+        check_keys(data)
+        deleted = retention(data, policies, now)
     summary = {"policy_version": policy["version"], "policy_digest": policy["digest"],
                "policy_files": policy["files"], "retention_deleted": deleted}
     summary["audit_hash"] = write_audit(data, summary, "retention-sweep")

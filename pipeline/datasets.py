@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from . import failpoints
 from .generalise import coarsen_timestamp
 from .keystore import KeyStore
 from .policy import Dataset, LoadedPolicy, Policy
@@ -73,6 +74,7 @@ def sync_datasets(
         present = vault.subjects(name)
         gone = present - keep_subjects
         erased = vault.delete_subjects(name, gone)
+        failpoints.hit("datasets-mid")
 
         existing = vault.record_ids(name)
         retention = timedelta(days=ds.retention_days)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
+from . import failpoints
 from .contract import EVENT_MODELS, EVENT_TYPES, Event, Message, SessionStarted
 from .deid import Operator, Span
 from .ingest import ParsedFile
@@ -109,6 +110,7 @@ def ingest_file(
             else:
                 messages.append(ev)
     spans = analyze([m.text for m in messages])
+    failpoints.hit("deid-done")
     renderers = _renderers(policy, keys, key)
     operators: dict[tuple[str, str], Operator] = {}
     rendered: dict[str, dict[str, str]] = {}
@@ -153,7 +155,9 @@ def ingest_file(
     )
     if parsed.file_error is None or parsed.raw.path.exists():
         # A vanished file is not recorded: it will be picked up again if it comes back.
+        failpoints.hit("ingest-before-commit")
         vault.commit_file(outcome, records, parsed.quarantined, policy.version)
+        failpoints.hit("ingest-after-commit")
     return IntakeResult(outcome, len(messages), len(withheld), entities)
 
 

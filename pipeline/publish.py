@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from . import failpoints
 from .analytics import Table
 
 WAREHOUSE_FILE = "research.duckdb"
@@ -136,6 +137,23 @@ def _release_ids(warehouse_dir: Path) -> list[int]:
     return sorted(ids)
 
 
+def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
+    """Remove what a build killed half-way left: temporary files, and numbered releases that
+    were never swapped in (newer than the current one)."""
+    for leftover in warehouse_dir.glob(".building-*"):
+        leftover.unlink(missing_ok=True)
+    current = 0
+    if target.exists():
+        con = duckdb.connect(str(target), read_only=True)
+        try:
+            current = int(con.execute("SELECT release_id FROM releases").fetchone()[0])
+        finally:
+            con.close()
+    for rid in _release_ids(warehouse_dir):
+        if rid > current:
+            (warehouse_dir / f"research-{rid:04d}.duckdb").unlink(missing_ok=True)
+
+
 def releases_table(release_id: str, meta: dict) -> Table:
     row = {"release_id": release_id,
            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
@@ -165,6 +183,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int
     warehouse_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(warehouse_dir, 0o755)  # researchers must reach the file; it holds aggregates only
     target = warehouse_dir / WAREHOUSE_FILE
+    _clean_interrupted(warehouse_dir, target)
     digests = {t.name: frame_digest(t.frame) for t in tables}
     existing = _release_ids(warehouse_dir)
     if target.exists() and existing and table_digest(target) == digests:
@@ -181,6 +200,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int
         os.chmod(tmp, 0o644)
         numbered = warehouse_dir / f"research-{release_id}.duckdb"
         os.link(tmp, numbered)
+        failpoints.hit("publish-swap")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

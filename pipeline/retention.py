@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from . import failpoints
 from .intake import INTAKE_DATASET
 from .policy import Policy
 from .vault import QUARANTINE_DATASET, Vault
@@ -34,6 +35,7 @@ def enforce(vault: Vault, policy: Policy, now: datetime) -> dict[str, int]:
             deleted[dataset] = vault.delete_dataset(dataset)
     for dataset, days in plan.items():
         vault.set_retention(dataset, days)
+    failpoints.hit("retention-mid")
     for dataset, n in vault.delete_expired(now).items():
         deleted[dataset] = deleted.get(dataset, 0) + n
     return dict(sorted(deleted.items()))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import audit, retention
+from . import audit, failpoints, retention
 from .analytics import latest_profile, research_tables
 from .consent import allowed_subjects
 from .crypto import load_master_key
@@ -105,7 +105,9 @@ def check_keys(data: Path) -> dict[str, Any]:
     """Open the stores once: fails early on a missing or wrong master key."""
     layout = Layout(data)
     with open_stores(layout) as (keys, _):
-        return {"kek_id": keys.provider.kek_id}
+        kek = keys.provider.kek_id
+    failpoints.hit("keys-checked")
+    return {"kek_id": kek}
 
 
 def new_files(raw: Path, data: Path) -> list[tuple[str, str]]:
@@ -147,7 +149,9 @@ def enforce_retention(data: Path, policies: Path, now: str | None = None) -> dic
     """Apply the policy's retentions, delete every record past expiry, shred unused keys."""
     policy = load_policy(policies)
     with open_stores(Layout(data)) as (_, vault):
-        return retention.enforce(vault, policy.policy, parse_now(now))
+        deleted = retention.enforce(vault, policy.policy, parse_now(now))
+    failpoints.hit("retention-done")
+    return deleted
 
 
 def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[str, Any]:
@@ -161,6 +165,7 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
         birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
         allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
         synced = sync_datasets(frames, allowed, vault, keys, policy, stamp)
+    failpoints.hit("before-publish")
     pub = policy.policy.publication
     research = allowed.get("research", set())
     tables = research_tables(frames, research, pub)
@@ -226,7 +231,17 @@ def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: in
 
 
 def write_audit(data: Path, kind: str, payload: dict[str, Any]) -> str:
-    return audit.append(Layout(data).audit_log, kind, payload)["hash"]
+    failpoints.hit("before-audit")
+    digest = audit.append(Layout(data).audit_log, kind, payload)["hash"]
+    failpoints.hit("after-audit")
+    return digest
+
+
+def registry_totals(data: Path) -> dict[str, int]:
+    """All-time line accounting from the ingest registry (committed with the data, so it
+    includes files of runs that were killed before writing their audit record)."""
+    with open_stores(Layout(data)) as (_, vault):
+        return vault.registry_totals()
 
 
 def record_policy_change(data: Path, policy: dict[str, Any]) -> bool:

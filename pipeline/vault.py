@@ -259,6 +259,14 @@ class Vault:
             return self.con.execute(sql + " LIMIT ?", [limit]).fetchall()
         return self.con.execute(sql).fetchall()
 
+    def registry_totals(self) -> dict[str, int]:
+        row = self.con.execute(
+            "SELECT count(*), coalesce(sum(lines_read), 0), coalesce(sum(loaded), 0), "
+            "coalesce(sum(duplicates), 0), coalesce(sum(quarantined), 0), "
+            "coalesce(sum(excluded), 0) FROM ingested_files").fetchone()
+        return dict(zip(("files", "lines_read", "loaded", "duplicates", "quarantined",
+                         "excluded"), map(int, row)))
+
     # -- retention bookkeeping -----------------------------------------------------------
     def applied_retention(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT dataset, retention_days FROM retention_applied").fetchall())
