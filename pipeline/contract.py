@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 1
+MIN_YEAR, MAX_YEAR = 2000, 2100  # timestamps outside are errors, and would overflow in UTC
 MAX_TEXT_CHARS = 20_000
 MAX_ID_CHARS = 128
 ITEM_COUNTS = {"PHQ-9": 9, "GAD-7": 7}
@@ -44,9 +45,12 @@ def parse_timestamp(value: str) -> datetime:
         raise ValueError("must be RFC 3339 with an offset")
     try:
         # Never let the parser's own message through: it quotes the value.
-        return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        stamp = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     except ValueError:
         raise ValueError("is not a valid calendar date-time") from None
+    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
+        raise ValueError(f"is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return stamp
 
 
 class _Event(BaseModel):

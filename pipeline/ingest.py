@@ -99,6 +99,13 @@ def parse_line(line: bytes) -> Event | list[Violation]:
         return [Violation("line", "JSON nested too deeply")]
     except ValueError:
         return [Violation("line", "not valid JSON")]
+    if "\\u" in text:
+        try:  # "\ud800"-style escapes can smuggle in lone surrogates: not Unicode text
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return [Violation("line", "holds an unpaired surrogate (not valid Unicode)")]
+        except RecursionError:
+            return [Violation("line", "JSON nested too deeply")]
     return validate_event(obj)
 
 
