@@ -98,7 +98,8 @@ def nhs_number(rng: random.Random) -> str:
 
 
 class _Gen:
-    def __init__(self, users: int, days: int, seed: int, fault_rate: float):
+    def __init__(self, users: int, days: int, seed: int, fault_rate: float, canaries: bool = False):
+        self.canaries = canaries
         self.n_users = users
         self.days = max(1, days)
         self.rng = random.Random(seed)
@@ -234,6 +235,8 @@ class _Gen:
                 offset = len(parts[0]) + 2
                 parts.append(id_text)
                 spans = [(a + offset, b + offset, et) for a, b, et in id_spans]
+            if self.canaries:  # a unique string per message, for leak scans
+                parts.append(f"ref cnry{self.rng.getrandbits(48):012x}")
             text = ". ".join(parts)
             ev = self.emit(self.at(day, t + 2 + turn * 2), uid, "message", sid,
                            turn=turn * 2, role="user", text=text)
@@ -296,11 +299,12 @@ def _fault(rng: random.Random, ev: dict, kind: str) -> bytes:
 
 
 def generate(out: Path, users: int, days: int, seed: int, fault_rate: float = 0.0,
-             truth_path: Path | None = None, files_per_day: int = 1) -> dict[str, int]:
+             truth_path: Path | None = None, files_per_day: int = 1,
+             canaries: bool = False) -> dict[str, int]:
     """Write `out/<date>/part-NNNN.jsonl.gz` files and the ground-truth CSV; return counts."""
     if not 0.0 <= fault_rate < 1.0:
         raise ValueError("fault_rate must be in [0, 1)")
-    gen = _Gen(users, days, seed, fault_rate)
+    gen = _Gen(users, days, seed, fault_rate, canaries)
     for u in range(users):
         gen.user(u)
     rng = gen.rng

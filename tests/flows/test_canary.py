@@ -1,0 +1,104 @@
+"""Canary leak scan: after the nightly flow, a retention sweep, a report and an erasure on
+200 synthetic users, no identifier and no message text appears anywhere outside ciphertext:
+not in the data folder, Prefect's home and database, temp files, captured output or logs."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import logging
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline import stages
+from pipeline.leakscan import MIN_CANARY, scan
+from pipeline.synth import generate
+from tests.conftest import NOW, POLICIES
+
+pytestmark = pytest.mark.flow
+
+
+def canaries_of(raw: Path) -> list[str]:
+    texts, ids = {}, set()
+    for f in raw.rglob("*.jsonl.gz"):
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(ev, dict):
+                continue
+            ids |= {v for k, v in ev.items() if k in ("user_id", "session_id", "event_id")
+                    and isinstance(v, str)}
+            if ev.get("event_type") == "message" and isinstance(ev.get("text"), str):
+                texts[str(ev.get("event_id"))] = ev["text"]
+    values = set(ids) | {t for t in texts.values() if len(t) < 20_000}
+    for t in texts.values():  # the unique canary token in each user message
+        values |= {w for w in t.split() if w.startswith("cnry")}
+    with open(raw / "ground_truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["event_id"] in texts:
+                values.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
+    return sorted(v for v in values if len(v) >= MIN_CANARY)
+
+
+@pytest.fixture(scope="module")
+def harness_db():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        import prefect.settings
+
+        url = prefect.settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        yield Path(url.split("///", 1)[1]).parent
+
+
+def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog):
+    caplog.set_level(logging.DEBUG)
+    started = time.time()
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=200, days=20, seed=77, fault_rate=0.02, canaries=True)
+    canaries = canaries_of(raw)
+    assert len(canaries) > 5000
+
+    from flows.nightly import nightly_batch
+    from flows.retention_sweep import retention_sweep
+    from pipeline.erasure import erase_user
+    from pipeline.policy import load_policy
+    from pipeline.report import render
+
+    nightly_batch(str(raw), str(data), str(POLICIES), NOW)
+    retention_sweep(str(data), str(POLICIES), "2027-03-01T00:00:00+00:00")
+    (data / "report.html").write_text(render(data / "warehouse" / "research.duckdb"))
+    victim = json.loads(gzip.decompress(next(raw.rglob("*.jsonl.gz")).read_bytes()).splitlines()[0])
+    with stages.open_stores(stages.Layout(data)) as (keys, vault):
+        erase_user(vault, keys, load_policy(POLICIES).policy, victim["user_id"],
+                   datetime.now(timezone.utc))
+    stages.build_outputs(data, POLICIES, NOW)
+
+    temp_root = Path(tempfile.gettempdir())
+    fresh_temp = [p for p in temp_root.iterdir()
+                  if p.stat().st_mtime >= started and not p.name.startswith("pytest-of")]
+    import os
+    captured = capfd.readouterr()
+    result = scan(canaries, [data, Path(os.environ["PREFECT_HOME"]), harness_db, *fresh_temp],
+                  extra_text=[("stdout", captured.out), ("stderr", captured.err),
+                              ("log records", caplog.text)])
+    print(f"canary scan: {result.files} files, {result.bytes:,} bytes, {len(canaries)} canaries, "
+          f"{len(result.hits)} hits")
+    assert result.files >= 15 and result.bytes > 1_000_000
+    assert result.hits == []
+
+
+def test_a_deliberate_leak_is_caught(tmp_path, caplog):
+    secret = "cnry0123456789ab"
+    logging.getLogger("mhpipe.test").warning("processing message %s", secret)
+    (tmp_path / "spill.bin").write_bytes(gzip.compress(secret.encode("utf-16-le")))
+    result = scan([secret], [tmp_path], extra_text=[("log records", caplog.text)])
+    assert {h[0] for h in result.hits} == {str(tmp_path / "spill.bin"), "log records"}
+    assert all(secret not in h[2] for h in result.hits)
