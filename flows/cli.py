@@ -19,6 +19,7 @@ from rich.table import Table
 from pipeline.crypto import CryptoError
 from pipeline.lock import LockError, run_lock
 from pipeline.policy import PolicyError
+from pipeline.stages import StorageError
 
 app = typer.Typer(
     help="mhpipe: privacy-preserving batch pipeline for mental-health chat logs.",
@@ -81,7 +82,7 @@ def run(
 
             nightly.progress_hook = hook
             summary = nightly.nightly_batch(str(raw), str(data.resolve()), str(policies.resolve()), now)
-    except (PolicyError, CryptoError, LockError) as exc:
+    except (PolicyError, CryptoError, LockError, StorageError) as exc:
         _fail(str(exc))
     finally:
         nightly.progress_hook = None

@@ -38,6 +38,11 @@ def discover(raw: str, data: str) -> list[tuple[str, str]]:
     return stages.new_files(Path(raw), Path(data))
 
 
+@task(name="check-disk", **_SAFE)
+def check_disk(raw: str, data: str, names: list[str]) -> dict[str, int]:
+    return stages.check_disk(Path(raw), Path(data), names)
+
+
 @task(name="ingest", task_run_name="ingest {name}", retries=2, retry_delay_seconds=[2, 10],
       **_SAFE)
 def ingest(raw: str, name: str, sha256: str, data: str, policies: str,
@@ -88,6 +93,7 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
     with timer.stage("discover"):
         files = discover(raw, data)
     log.info("policy %s; %d new file(s)", policy["version"], len(files))
+    check_disk(raw, data, [name for name, _ in files])
     parts = []
     with timer.stage("ingest"):
         for i, (name, sha) in enumerate(files, start=1):

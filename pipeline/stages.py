@@ -124,6 +124,28 @@ def new_files(raw: Path, data: Path) -> list[tuple[str, str]]:
     return out
 
 
+MIN_FREE_BYTES = 200 * 1024 * 1024  # never start with less than this free in the data folder
+SPACE_FACTOR = 4  # room for the raw input several times over: vault, WAL, release, temp
+
+
+class StorageError(Exception):
+    """Not enough room to run safely: stop before writing anything."""
+
+
+def check_disk(raw: Path, data: Path, names: list[str]) -> dict[str, int]:
+    """Refuse to start when the data folder's disk could fill up mid-run."""
+    import shutil
+
+    need = MIN_FREE_BYTES + SPACE_FACTOR * sum((Path(raw) / n).stat().st_size
+                                               for n in names if (Path(raw) / n).exists())
+    Path(data).mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(data).free
+    if free < need:
+        raise StorageError(f"not enough free disk space for {data}: {free // 2**20} MiB free, "
+                           f"{need // 2**20} MiB needed; free space or move the data folder")
+    return {"free_bytes": free, "needed_bytes": need}
+
+
 def ingest_partition(
     raw: Path, name: str, sha256: str, data: Path, policies: Path, now: str | None = None
 ) -> dict[str, Any]:

@@ -172,3 +172,23 @@ def test_a_key_provider_can_replace_the_local_key(tmp_path, monkeypatch):
         assert keys.provider.kek_id == kms_like_provider().kek_id
         keys.secret("x")
     assert not layout.master_key.exists()  # no local key file was made
+
+
+def test_a_full_disk_stops_before_anything_is_written(tmp_path, sample_raw, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import pytest
+
+    data = tmp_path / "data"
+    run_batch(sample_raw, data)
+    before = stages.Layout(data).vault.read_bytes()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
+    more = tmp_path / "more"
+    shutil.copytree(sample_raw, more)
+    (more / "extra.jsonl").write_text('{"event_id": "x"}\n')
+    names = [n for n, _ in stages.new_files(more, data)]
+    with pytest.raises(stages.StorageError, match="MiB free"):
+        stages.check_disk(more, data, names)
+    assert stages.Layout(data).vault.read_bytes() == before
