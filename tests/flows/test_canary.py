@@ -4,7 +4,6 @@ not in the data folder, Prefect's home and database, temp files, captured output
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import logging
@@ -19,31 +18,17 @@ from pipeline import stages
 from pipeline.leakscan import MIN_CANARY, scan
 from pipeline.synth import generate
 from tests.conftest import NOW, POLICIES
+from tests.synthetic import identifier_values, raw_identifiers, raw_messages
 
 pytestmark = pytest.mark.flow
 
 
 def canaries_of(raw: Path) -> list[str]:
-    texts, ids = {}, set()
-    for f in raw.rglob("*.jsonl.gz"):
-        for line in gzip.decompress(f.read_bytes()).splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(ev, dict):
-                continue
-            ids |= {v for k, v in ev.items() if k in ("user_id", "session_id", "event_id")
-                    and isinstance(v, str)}
-            if ev.get("event_type") == "message" and isinstance(ev.get("text"), str):
-                texts[str(ev.get("event_id"))] = ev["text"]
-    values = set(ids) | {t for t in texts.values() if len(t) < 20_000}
+    texts = raw_messages(raw)
+    values = raw_identifiers(raw) | {t for t in texts.values() if len(t) < 20_000}
     for t in texts.values():  # the unique canary token in each user message
         values |= {w for w in t.split() if w.startswith("cnry")}
-    with open(raw / "ground_truth.csv") as fh:
-        for row in csv.DictReader(fh):
-            if row["event_id"] in texts:
-                values.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
+    values |= identifier_values(raw, texts)
     return sorted(v for v in values if len(v) >= MIN_CANARY)
 
 

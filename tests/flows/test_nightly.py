@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.conftest import NOW, POLICIES
+from tests.synthetic import identifier_values, raw_identifiers, raw_messages
 
 pytestmark = pytest.mark.flow
 
@@ -23,20 +22,6 @@ def harness():
 
         url = prefect.settings.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
         yield Path(url.split("///", 1)[1])
-
-
-def _identifiers(raw: Path) -> set[str]:
-    out = set()
-    for f in raw.rglob("*.jsonl.gz"):
-        for line in gzip.decompress(f.read_bytes()).splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict):
-                out |= {v for k, v in ev.items()
-                        if k in ("user_id", "session_id", "event_id") and isinstance(v, str)}
-    return out
 
 
 def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample_raw, data_dir):
@@ -72,7 +57,7 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     assert undocumented == 0
 
     # Nothing identifying reached Prefect's database (parameters, logs, task results).
-    ids = [i for i in _identifiers(sample_raw) if len(i) > 8]
+    ids = [i for i in raw_identifiers(sample_raw) if len(i) > 8]
     db_bytes = b"".join(p.read_bytes() for p in harness.parent.glob(harness.name + "*"))
     assert len(db_bytes) > 0 and len(ids) > 100
     assert not [i for i in ids if i.encode() in db_bytes]
@@ -108,23 +93,8 @@ def test_retention_sweep_flow_deletes_and_audits(harness, sample_raw, data_dir):
 
 def _values(raw: Path) -> set[str]:
     """Every ground-truth identifier value and every raw message text of a synthetic set."""
-    import csv
-
-    texts = {}
-    for f in raw.rglob("*.jsonl.gz"):
-        for line in gzip.decompress(f.read_bytes()).splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict) and ev.get("event_type") == "message" and isinstance(ev.get("text"), str):
-                texts[ev["event_id"]] = ev["text"]
-    values = {t for t in texts.values() if "x" * 100 not in t}
-    with open(raw / "ground_truth.csv") as fh:
-        for row in csv.DictReader(fh):
-            if row["event_id"] in texts:
-                values.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
-    return values
+    texts = raw_messages(raw)
+    return {t for t in texts.values() if "x" * 100 not in t} | identifier_values(raw, texts)
 
 
 def test_no_identifier_or_message_text_outside_ciphertext(harness, sample_raw, data_dir):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pipeline import stages
 from pipeline.erasure import erase_user
-from pipeline.ingest import discover
 from pipeline.policy import load_policy
 from pipeline.pseudonym import pseudonymise, secret_name
 from pipeline.synth import generate
 from tests.conftest import POLICIES
+from tests.synthetic import raw_events
 
 NOW = "2026-10-20T00:00:00+00:00"
 
@@ -24,27 +23,16 @@ def _run(raw, data):
     return stages.build_outputs(data, POLICIES, NOW)
 
 
-def _events(raw):
-    for f in discover(raw):
-        for line in gzip.decompress(f.path.read_bytes()).splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict):
-                yield ev
-
-
 def test_erasure_leaves_no_row_key_or_line(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=30, days=30, seed=41, fault_rate=0.05)
     _run(raw, data)
     policy = load_policy(POLICIES).policy
     # the person with the most data, consented to QI so that every dataset has them
-    qi_users = {e["user_id"] for e in _events(raw) if e.get("purpose") == "quality_improvement"
+    qi_users = {e["user_id"] for e in raw_events(raw) if e.get("purpose") == "quality_improvement"
                 and e.get("action") == "granted"}
     counts: dict[str, int] = {}
-    for e in _events(raw):
+    for e in raw_events(raw):
         if e.get("user_id") in qi_users:
             counts[e["user_id"]] = counts.get(e["user_id"], 0) + 1
     target = max(counts, key=counts.get)
@@ -61,7 +49,7 @@ def test_erasure_leaves_no_row_key_or_line(tmp_path):
     # A later file brings more of their events: they are excluded, not kept.
     later = raw / "2026-10-19"
     later.mkdir()
-    again = [e for e in _events(raw) if e.get("user_id") == target][:5]
+    again = [e for e in raw_events(raw) if e.get("user_id") == target][:5]
     (later / "more.jsonl").write_text("\n".join(
         json.dumps({**e, "event_id": e["event_id"] + "-again"}) for e in again) + "\n")
     _run(raw, data)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pipeline.crypto import LocalKeyProvider, new_key
 from pipeline.deid import analyze_texts
 from pipeline.ingest import RawFile, parse_file, sha256_file
-from pipeline.intake import INTAKE_DATASET, ingest_file, read_intake
+from pipeline.intake import ingest_file, read_intake
 from pipeline.keystore import KeyStore
 from pipeline.policy import load_policy
 from pipeline.vault import Vault

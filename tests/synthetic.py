@@ -1,0 +1,43 @@
+"""Reading back what the synthetic generator wrote: the secrets tests look for."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+from typing import Iterator
+
+ID_FIELDS = ("user_id", "session_id", "event_id")
+
+
+def raw_events(raw: Path) -> Iterator[dict]:
+    """Every line of the raw files that decodes to a JSON object (faulty lines skipped)."""
+    for f in sorted(raw.rglob("*.jsonl.gz")):
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict):
+                yield ev
+
+
+def raw_identifiers(raw: Path) -> set[str]:
+    return {v for ev in raw_events(raw) for k, v in ev.items()
+            if k in ID_FIELDS and isinstance(v, str)}
+
+
+def raw_messages(raw: Path) -> dict[str, str]:
+    return {str(ev.get("event_id")): ev["text"] for ev in raw_events(raw)
+            if ev.get("event_type") == "message" and isinstance(ev.get("text"), str)}
+
+
+def identifier_values(raw: Path, texts: dict[str, str]) -> set[str]:
+    """The ground-truth identifier values the generator inserted into messages."""
+    out = set()
+    with open(raw / "ground_truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["event_id"] in texts:
+                out.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
+    return out
