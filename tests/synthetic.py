@@ -41,3 +41,18 @@ def identifier_values(raw: Path, texts: dict[str, str]) -> set[str]:
             if row["event_id"] in texts:
                 out.add(texts[row["event_id"]][int(row["start"]):int(row["end"])])
     return out
+
+
+def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | None = None) -> dict:
+    """The nightly batch through the stage functions, without an orchestrator: retention,
+    ingest of every new file, outputs. Returns the summary parts."""
+    from pipeline import stages
+    from tests.conftest import NOW, POLICIES
+
+    policies, now = policies or POLICIES, now or NOW
+    stages.check_policy(policies)
+    deleted = stages.enforce_retention(data, policies, now)
+    parts = [stages.ingest_partition(raw, name, sha, data, policies, now)
+             for name, sha in stages.new_files(raw, data)]
+    return {"ingest": stages.summarise_ingest(parts), "retention": deleted,
+            **stages.build_outputs(data, policies, now)}

@@ -97,15 +97,13 @@ def test_redact_reads_stdin_and_writes_jsonl():
 def test_erase_and_impact_commands(tmp_path):
     import json
 
-    from pipeline import stages
     from pipeline.synth import generate
     from tests.conftest import NOW
+    from tests.synthetic import run_batch
 
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=8, days=10, seed=2)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
-    stages.build_outputs(data, POLICIES, NOW)
+    run_batch(raw, data)
     result = runner.invoke(app, ["policy", "impact", str(POLICIES), "--data", str(data),
                                  "--now", NOW, "--json"])
     assert result.exit_code == 0, result.output
@@ -142,15 +140,13 @@ def test_vault_export_is_private_audited_and_needs_the_key(tmp_path, monkeypatch
     import json
     import shutil
 
-    from pipeline import audit, stages
+    from pipeline import audit
     from pipeline.synth import generate
-    from tests.conftest import NOW
+    from tests.synthetic import run_batch
 
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=12, days=10, seed=3)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
-    stages.build_outputs(data, POLICIES, NOW)
+    run_batch(raw, data)
     out_file = tmp_path / "review.jsonl"
     args = ["vault", "export", "--dataset", "qi_transcripts", "--out", str(out_file),
             "--reason", "quality review of week 47", "--data", str(data)]

@@ -11,16 +11,13 @@ from pipeline.policy import load_policy
 from pipeline.pseudonym import pseudonymise, secret_name
 from pipeline.synth import generate
 from tests.conftest import POLICIES
-from tests.synthetic import raw_events
+from tests.synthetic import raw_events, run_batch
 
 NOW = "2026-10-20T00:00:00+00:00"
 
 
 def _run(raw, data):
-    stages.enforce_retention(data, POLICIES, NOW)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
-    return stages.build_outputs(data, POLICIES, NOW)
+    return run_batch(raw, data, now=NOW)
 
 
 def test_erasure_leaves_no_row_key_or_line(tmp_path):

@@ -12,11 +12,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline import stages
 from pipeline.analytics import Table
 from pipeline.publish import (CATEGORY, RELEASES_KEPT, PublishError, publish, table_digest)
 from pipeline.synth import generate
-from tests.conftest import NOW, POLICIES
+from tests.synthetic import run_batch
 
 PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10)
 
@@ -25,9 +24,7 @@ def _release(tmp_path, name="data", users=80):
     raw, data = tmp_path / "raw", tmp_path / name
     if not raw.exists():
         generate(raw, users=users, days=40, seed=17, fault_rate=0.02)
-    for n, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, n, sha, data, POLICIES, NOW)
-    stages.build_outputs(data, POLICIES, NOW)
+    run_batch(raw, data)
     return data / "warehouse" / "research.duckdb"
 
 

@@ -3,18 +3,15 @@ from __future__ import annotations
 import base64
 import re
 
-from pipeline import stages
 from pipeline.report import render
 from pipeline.synth import generate
-from tests.conftest import NOW, POLICIES
+from tests.synthetic import run_batch
 
 
 def test_report_is_self_contained_with_charts_and_limitations(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=150, days=60, seed=12)
-    for n, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, n, sha, data, POLICIES, NOW)
-    stages.build_outputs(data, POLICIES, NOW)
+    run_batch(raw, data)
     page = render(data / "warehouse" / "research.duckdb")
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 3

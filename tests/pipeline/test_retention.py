@@ -8,15 +8,13 @@ from pipeline.impact import policy_impact
 from pipeline.policy import load_policy
 from pipeline.synth import generate
 from tests.conftest import POLICIES
+from tests.synthetic import run_batch
 
 NOW = "2026-10-20T00:00:00+00:00"
 
 
 def _ingest(raw, data):
-    stages.enforce_retention(data, POLICIES, NOW)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, POLICIES, NOW)
-    stages.build_outputs(data, POLICIES, NOW)
+    run_batch(raw, data, now=NOW)
 
 
 def _shorter(tmp_path, old: str, new: str):

@@ -11,19 +11,10 @@ from pipeline import stages
 from pipeline.ingest import discover
 from pipeline.intake import INTAKE_DATASET, read_intake
 from pipeline.synth import generate
-from tests.conftest import NOW, POLICIES
-from tests.synthetic import raw_identifiers
+from tests.conftest import POLICIES
+from tests.synthetic import raw_identifiers, run_batch
 
 TABLES = ("outcomes_by_group", "engagement_by_group", "safety_escalation", "consent_coverage")
-
-
-def run_batch(raw: Path, data: Path, policies: Path = POLICIES, now: str = NOW) -> dict:
-    stages.check_policy(policies)
-    deleted = stages.enforce_retention(data, policies, now)
-    parts = [stages.ingest_partition(raw, name, sha, data, policies, now)
-             for name, sha in stages.new_files(raw, data)]
-    return {"ingest": stages.summarise_ingest(parts), "retention": deleted,
-            **stages.build_outputs(data, policies, now)}
 
 
 def warehouse_rows(data: Path) -> dict:
