@@ -370,7 +370,22 @@ class PlaceGazetteerRecognizer(_Recognizer):
         return k if k > i else 0
 
 
-class FacilityRecognizer(PatternRecognizer):
+class _ChatPatternRecognizer(PatternRecognizer):
+    """A pattern recognizer declared as data: ENTITY, PATTERNS, CONTEXT (and FLAGS)."""
+
+    ENTITY = ""
+    PATTERNS: list[Pattern] = []
+    CONTEXT: list[str] | None = None
+    FLAGS: int | None = None  # None: the registry's global flags (case-insensitive)
+
+    def __init__(self, supported_language: str = "en", **kwargs: object):
+        extra = {} if self.FLAGS is None else {"global_regex_flags": self.FLAGS}
+        super().__init__(supported_entity=self.ENTITY, patterns=self.PATTERNS,
+                         context=self.CONTEXT, supported_language=supported_language,
+                         name=kwargs.get("name") or type(self).__name__, **extra)
+
+
+class FacilityRecognizer(_ChatPatternRecognizer):
     """Named places: capitalised words before a facility word ("Trump Tower", "St Mary's
     Hospital", "Honor camp")."""
 
@@ -386,11 +401,8 @@ class FacilityRecognizer(PatternRecognizer):
         r"I|We|This|That|Go|Went|Home)\b)(?:St\.?|Saint|[A-Z][\w'’\-]*[a-z][\w'’\-]*|[A-Z]{2,})\s+){1,3})"
         rf"(?i:{FACILITIES})\b", 0.6)]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="LOCATION", patterns=self.PATTERNS,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "FacilityRecognizer",
-                         global_regex_flags=re.MULTILINE)
+    ENTITY = "LOCATION"
+    FLAGS = re.MULTILINE
 
 
 class GatedPhoneRecognizer(PhoneRecognizer):
@@ -406,7 +418,7 @@ class GatedPhoneRecognizer(PhoneRecognizer):
         return super().analyze(text, entities, nlp_artifacts)
 
 
-class ChatPhoneRecognizer(PatternRecognizer):
+class ChatPhoneRecognizer(_ChatPatternRecognizer):
     """Phone numbers as people type them, including ones libphonenumber rejects (fictional
     ranges, odd grouping) and extensions: 9 to 15 digits."""
 
@@ -419,10 +431,7 @@ class ChatPhoneRecognizer(PatternRecognizer):
                "contact", "reach"]
     MIN_DIGITS = 9
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="PHONE_NUMBER", patterns=self.PATTERNS,
-                         context=self.CONTEXT, supported_language=supported_language,
-                         name=kwargs.get("name") or "ChatPhoneRecognizer")
+    ENTITY = "PHONE_NUMBER"
 
     def validate_result(self, pattern_text: str) -> Optional[bool]:
         """False drops the match; None keeps the pattern's score (never raised to 1.0, so a
@@ -445,19 +454,16 @@ def street_suffixes() -> set[str]:
     return {re.escape(w) for w in words if w.isascii()}
 
 
-class ChatUrlRecognizer(PatternRecognizer):
+class ChatUrlRecognizer(_ChatPatternRecognizer):
     """URLs with a scheme or www., whatever their top-level domain (Presidio's own URL
     recognizer cuts some, e.g. .biz, short)."""
 
     PATTERNS = [Pattern("url", r"\b(?:https?://|www\.)[^\s<>\"'()\[\]]+[^\s<>\"'()\[\].,;:!?]", 0.8)]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="URL", patterns=self.PATTERNS,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "ChatUrlRecognizer")
+    ENTITY = "URL"
 
 
-class StreetAddressRecognizer(PatternRecognizer):
+class StreetAddressRecognizer(_ChatPatternRecognizer):
     """A house number (or flat/studio) followed by a street name and a street-type word."""
 
     SUFFIXES = "|".join(sorted(street_suffixes(), key=len, reverse=True))
@@ -472,49 +478,37 @@ class StreetAddressRecognizer(PatternRecognizer):
     ]
     CONTEXT = ["live", "address", "street", "road", "flat", "house"]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="STREET_ADDRESS", patterns=self.PATTERNS,
-                         context=self.CONTEXT, supported_language=supported_language,
-                         name=kwargs.get("name") or "StreetAddressRecognizer")
+    ENTITY = "STREET_ADDRESS"
 
 
-class ChatUkPostcodeRecognizer(PatternRecognizer):
+class ChatUkPostcodeRecognizer(_ChatPatternRecognizer):
     """UK postcodes in any case and spacing ("sw1a 1aa", "M1 1AE", "L6J9QT")."""
 
     PATTERNS = [Pattern("uk postcode",
                         r"(?i)\b(?:[a-pr-uwyz][a-hk-y]?\d[a-z\d]?)\s?\d[abd-hjlnp-uw-z]{2}\b", 0.6)]
     CONTEXT = ["postcode", "post code", "address", "live"]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="UK_POSTCODE", patterns=self.PATTERNS,
-                         context=self.CONTEXT, supported_language=supported_language,
-                         name=kwargs.get("name") or "ChatUkPostcodeRecognizer")
+    ENTITY = "UK_POSTCODE"
 
 
-class UsZipRecognizer(PatternRecognizer):
+class UsZipRecognizer(_ChatPatternRecognizer):
     """US ZIP codes; five digits alone are weak, so they need a context word."""
 
     PATTERNS = [Pattern("zip+4", r"\b\d{5}-\d{4}\b", 0.5), Pattern("zip", r"\b\d{5}\b", 0.05)]
     CONTEXT = ["zip", "zipcode", "zip code", "postal"]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="US_ZIP", patterns=self.PATTERNS,
-                         context=self.CONTEXT, supported_language=supported_language,
-                         name=kwargs.get("name") or "UsZipRecognizer")
+    ENTITY = "US_ZIP"
 
 
-class HandleRecognizer(PatternRecognizer):
+class HandleRecognizer(_ChatPatternRecognizer):
     """Social-media handles: @name (not the middle of an e-mail address)."""
 
     PATTERNS = [Pattern("handle", r"(?<![\w.@])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?", 0.8)]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="HANDLE", patterns=self.PATTERNS,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "HandleRecognizer")
+    ENTITY = "HANDLE"
 
 
-class AgeRecognizer(PatternRecognizer):
+class AgeRecognizer(_ChatPatternRecognizer):
     """Stated ages: "i'm 34", "34 years old", "aged 34", "34yo". Not durations."""
 
     PATTERNS = [
@@ -526,17 +520,14 @@ class AgeRecognizer(PatternRecognizer):
                 r"th|st|nd|rd|/|:|\.\d))", 0.7),
     ]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="AGE", patterns=self.PATTERNS,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "AgeRecognizer")
+    ENTITY = "AGE"
 
 
 _MONTHS = ("jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
            "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?")
 
 
-class FullDateRecognizer(PatternRecognizer):
+class FullDateRecognizer(_ChatPatternRecognizer):
     """Full calendar dates (day, month and year): dates of birth and other identifying dates.
     Birth words nearby raise the score (context)."""
 
@@ -548,14 +539,10 @@ class FullDateRecognizer(PatternRecognizer):
         Pattern("month d y", rf"(?i)\b(?:{_MONTHS})\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}\b", 0.8),
     ]
     CONTEXT = ["born", "birth", "dob", "birthday", "d.o.b"]
-
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="DATE", patterns=self.PATTERNS, context=self.CONTEXT,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "FullDateRecognizer")
+    ENTITY = "DATE"
 
 
-class RecordNumberRecognizer(PatternRecognizer):
+class RecordNumberRecognizer(_ChatPatternRecognizer):
     """Record and reference numbers introduced by what they are: "MRN 123456"."""
 
     PATTERNS = [Pattern(
@@ -565,10 +552,7 @@ class RecordNumberRecognizer(PatternRecognizer):
         r"(?: number| no\.?)?|id(?: number| no\.?)?|nino|ni number|member(?:ship)? (?:number|no\.?))"
         r"\s*(?:is|:|#)?\s*[A-Z]{0,3}[\-\s]?\d[\d\-\s]{3,14}\d[A-Z]?\b", 0.7)]
 
-    def __init__(self, supported_language: str = "en", **kwargs: object):
-        super().__init__(supported_entity="ID_NUMBER", patterns=self.PATTERNS,
-                         supported_language=supported_language,
-                         name=kwargs.get("name") or "RecordNumberRecognizer")
+    ENTITY = "ID_NUMBER"
 
 
 def all_recognizer_classes() -> Iterable[type]:

@@ -103,3 +103,11 @@ def test_a_broken_recognizer_file_fails_loudly(tmp_path):
     bad.write_text("recognizers:\n  - {name: NoSuchRecognizer, type: predefined}\n")
     with pytest.raises(Exception):
         Engine(recognizers_file=bad)
+
+
+def test_every_entity_a_policy_may_name_is_one_the_engine_reports(engine):
+    from pipeline.deid import KNOWN_ENTITIES
+
+    assert set(KNOWN_ENTITIES) <= set(engine.entities)
+    assert {r.name for r in engine.analyzer.registry.recognizers} >= {
+        "ChatPhoneRecognizer", "FacilityRecognizer", "FullDateRecognizer", "RecordNumberRecognizer"}
