@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline import failpoints
 from pipeline.crypto import CryptoError
 from pipeline.lock import LockError, run_lock
 from pipeline.policy import PolicyError
@@ -59,39 +60,79 @@ def run(
     data: Path = DATA,
     policies: Path = POLICIES,
     now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601), for replays and tests."),
+    task_runner: str = typer.Option(
+        "process", "--task-runner", metavar="process|dask",
+        help="Where partitions (one per new raw file) are processed: 'process' = a pool of "
+             "local worker processes, one model each (default); 'dask' = a Dask cluster "
+             "through prefect-dask (see --dask-address)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1,
+        help="Local worker processes, or LocalCluster workers with dask. Default: "
+             "$MHPIPE_DEID_WORKERS or the number of CPU cores."),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", metavar="tcp://HOST:8786",
+        help="Scheduler of an existing Dask cluster (with --task-runner dask). Without it a "
+             "temporary LocalCluster is started and stopped. Workers need the same raw and data "
+             "folders (shared storage) and mhpipe installed."),
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress",
+                                  help="Show a progress display while partitions run."),
 ) -> None:
-    """Run the nightly batch once: ingest new files, apply consent, de-identify, encrypt,
-    enforce retention, publish the research warehouse and append an audit record."""
+    """Run the nightly batch once: ingest new files (one partition each, in parallel), apply
+    consent, de-identify, encrypt, enforce retention, publish the research warehouse and
+    append an audit record.
+
+    Exit codes: 0 done; 1 refused (bad policy, key, lock, disk); 2 line counts do not
+    balance; 4 some partitions failed (the rest were published; they are retried next run)."""
     if not raw.is_dir():
         _fail(f"raw folder {raw} does not exist (make sample data with: mhpipe synth --out {raw})")
+    from .runners import RUNNERS
+
+    if task_runner not in RUNNERS:
+        _fail(f"--task-runner must be one of {', '.join(RUNNERS)}")
+    if dask_address and task_runner != "dask":
+        _fail("--dask-address needs --task-runner dask")
     from . import env
 
     env.configure(data)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    if os.environ.get(failpoints.ENV):  # tests: a failpoint in a worker takes this run down
+        os.environ[failpoints.MAIN_PID_ENV] = str(os.getpid())
+    if workers:
+        os.environ["MHPIPE_DEID_WORKERS"] = str(workers)
     from . import nightly
+    from .progress import RunProgress
+    from .runners import make_runner
 
+    flow = nightly.nightly_batch.with_options(
+        task_runner=make_runner(task_runner, workers, dask_address))
+    failed = None
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console, transient=True) as progress:
-            bar = progress.add_task("ingesting files", total=None)
-
-            def hook(done: int, total: int, name: str) -> None:
-                progress.update(bar, completed=done, total=total, description=f"ingested {name}")
-
-            nightly.progress_hook = hook
-            summary = nightly.nightly_batch(str(raw), str(data.resolve()), str(policies.resolve()), now)
+        with RunProgress(console, enabled=progress and not json_out) as bar:
+            nightly.progress_hook = bar.update
+            summary = flow(str(raw), str(data.resolve()), str(policies.resolve()), now)
+    except nightly.PartitionsFailed as exc:
+        failed = str(exc)
+        summary = _last_summary(data)
     except (PolicyError, CryptoError, LockError, StorageError) as exc:
         _fail(str(exc))
     finally:
         nightly.progress_hook = None
     if json_out:
         out.print_json(json.dumps(summary))
-    else:
+    elif summary is not None:
         print_summary(summary)
+    if failed:
+        _fail(failed, 4)
     if not summary["ingest"]["balanced"]:
         _fail("line counts do not balance: see the summary above", 2)
+
+
+def _last_summary(data: Path) -> dict | None:
+    """The run's summary as its audit record holds it (the flow raised after writing it)."""
+    from pipeline import audit
+
+    records = [r for r in audit.read(data / "audit" / "audit.jsonl") if r["kind"] == "nightly-batch"]
+    return {**records[-1]["payload"], "audit_hash": records[-1]["hash"]} if records else None
 
 
 def print_summary(s: dict) -> None:

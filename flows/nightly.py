@@ -10,17 +10,45 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import sqlite3
+from concurrent.futures.process import BrokenProcessPool
+
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.tasks import exponential_backoff
 
 from pipeline import stages
 from pipeline.lock import run_lock
 
+from .runners import IN_POOL, make_runner, placement
+
 _SAFE = dict(cache_policy=NO_CACHE, persist_result=False)
 
-# In-process progress hook for the CLI (never a flow parameter): called with
-# (files done, files total, file name).
-progress_hook: Callable[[int, int, str], None] | None = None
+# In-process progress hook for the CLI (never a flow parameter): called with a dict of
+# counts (partitions done/total, bytes done/total, messages done, file name).
+progress_hook: Callable[[dict[str, Any]], None] | None = None
+
+# Transient failures are retried with exponential back-off (10 s, 20 s, 40 s, with jitter);
+# anything else (a bug, a corrupt store) fails the partition at once.
+RETRIES = 3
+TRANSIENT = (OSError, TimeoutError, ConnectionError, sqlite3.OperationalError,
+             duckdb.IOException, BrokenProcessPool)
+
+
+def _transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except TRANSIENT:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+_RETRY = dict(retries=RETRIES, retry_delay_seconds=exponential_backoff(backoff_factor=10),
+              retry_jitter_factor=0.5, retry_condition_fn=_transient)
 
 
 @task(name="check-policy", **_SAFE)
@@ -43,11 +71,37 @@ def check_disk(raw: str, data: str, names: list[str]) -> dict[str, int]:
     return stages.check_disk(Path(raw), Path(data), names)
 
 
-@task(name="ingest", task_run_name="ingest {name}", retries=2, retry_delay_seconds=[2, 10],
-      **_SAFE)
-def ingest(raw: str, name: str, sha256: str, data: str, policies: str,
-           now: str | None) -> dict[str, Any]:
-    return stages.ingest_partition(Path(raw), name, sha256, Path(data), Path(policies), now)
+@task(name="stage", task_run_name="stage {name}", **_RETRY, **_SAFE)
+def stage(raw: str, name: str, sha256: str, data: str, policies: str, now: str | None,
+          where: str) -> dict[str, Any]:
+    """Parse, validate, de-identify and seal one raw file, in the local worker pool or in
+    this task's own process (a Dask worker); text is analysed in that one process."""
+    args = (Path(raw), name, sha256, Path(data), Path(policies), now, 1)
+    if where == IN_POOL:
+        from pipeline.deid import run_in_pool
+
+        return run_in_pool(stages.stage_partition, *args)
+    return stages.stage_partition(*args)
+
+
+@task(name="commit", task_run_name="commit {count} partition(s)", **_RETRY, **_SAFE)
+def commit(data: str, shas: list[str], count: int) -> list[dict[str, Any]]:
+    """Move staged partitions into the vault in discovery order (in the flow's process),
+    one transaction each."""
+    done = []
+
+    def each(part: dict[str, Any]) -> None:
+        done.append(part)
+        if progress_hook:
+            progress_hook({"phase": "commit", "done": len(done), "total": count,
+                           "file": part["file"]})
+
+    return stages.commit_partitions(Path(data), shas, each)
+
+
+@task(name="sweep-staging", **_SAFE)
+def sweep_staging(data: str, keep: list[str]) -> int:
+    return stages.sweep_staging(Path(data), set(keep))
 
 
 @task(name="retention", **_SAFE)
@@ -74,13 +128,69 @@ def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch")
     return stages.write_audit(Path(data), kind, payload)
 
 
-@flow(name="nightly-batch", persist_result=False, log_prints=False)
+class PartitionsFailed(Exception):
+    """Some partitions failed; the others were committed and published. The failed files are
+    not registered, so the next run picks them up again."""
+
+
+@flow(name="nightly-batch", persist_result=False, log_prints=False,
+      task_runner=make_runner("process"))
 def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) -> dict[str, Any]:
-    """Ingest new raw files, refresh consented datasets, enforce retention, publish, audit."""
+    """Ingest new raw files (one partition each, in parallel), refresh consented datasets,
+    enforce retention, publish the research warehouse, audit."""
     log = get_run_logger()
     policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
-        return _nightly(raw, data, policies, now, policy, log)
+        summary = _nightly(raw, data, policies, now, policy, log)
+    failed = summary["ingest"]["files_failed"]
+    if any(f.get("error") == "partition failed" for f in failed):
+        raise PartitionsFailed(
+            f"{len(failed)} partition(s) failed and will be retried next run: "
+            + ", ".join(f["file"] for f in failed[:10]))
+    return summary
+
+
+def _stage_all(raw: str, data: str, policies: str, now: str | None,
+               files: list[tuple[str, str]], log) -> list[dict[str, Any] | None]:
+    """Stage every partition on the task runner; None for a partition that failed."""
+    where = _placement()
+    sizes = {name: _size(raw, name) for name, _ in files}
+    futures = [stage.submit(raw, name, sha, data, policies, now, where)
+               for name, sha in files]
+    index = {id(f): i for i, f in enumerate(futures)}
+    results: list[dict[str, Any] | None] = [None] * len(files)
+    done_bytes = messages = done = 0
+    for fut in as_completed(futures):
+        i = index[id(fut)]
+        name = files[i][0]
+        try:
+            results[i] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a failed partition must not stop the rest
+            log.error("partition %s failed (%s); it will be retried next run",
+                      name, type(exc).__name__)
+        done += 1
+        done_bytes += sizes[name]
+        messages += (results[i] or {}).get("messages", 0)
+        if progress_hook:
+            progress_hook({"phase": "stage", "done": done, "total": len(files),
+                           "bytes_done": done_bytes, "bytes_total": sum(sizes.values()),
+                           "messages": messages, "file": name})
+    return results
+
+
+def _placement() -> str:
+    """Where partitions run under the flow's task runner (`runners.placement`)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return placement(ctx.task_runner if ctx else None)
+
+
+def _size(raw: str, name: str) -> int:
+    try:
+        return (Path(raw) / name).stat().st_size
+    except OSError:
+        return 0
 
 
 def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[str, Any], log) -> dict[str, Any]:
@@ -92,18 +202,22 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
         deleted = retention(data, policies, now)
     with timer.stage("discover"):
         files = discover(raw, data)
+        sweep_staging(data, [sha for _, sha in files])
     log.info("policy %s; %d new file(s)", policy["version"], len(files))
     check_disk(raw, data, [name for name, _ in files])
-    parts = []
-    with timer.stage("ingest"):
-        for i, (name, sha) in enumerate(files, start=1):
-            parts.append(ingest(raw, name, sha, data, policies, now))
-            if progress_hook:
-                progress_hook(i, len(files), name)
+    with timer.stage("stage"):
+        staged = _stage_all(raw, data, policies, now, files, log) if files else []
+    failed = [{"file": name, "error": "partition failed"}
+              for (name, _), result in zip(files, staged) if result is None]
+    ready = [sha for (_, sha), result in zip(files, staged) if result is not None]
+    with timer.stage("commit"):
+        parts = commit(data, ready, len(ready)) if ready else []
     ingest_summary = stages.summarise_ingest(parts)
+    ingest_summary["files_failed"] += failed
     with timer.stage("outputs"):
         outputs = build_outputs(data, policies, now)
-        release_artifact(data)
+        if not outputs.get("skipped"):
+            release_artifact(data)
     summary = {
         "policy_version": policy["version"],
         "policy_digest": policy["digest"],
@@ -117,8 +231,8 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
     summary["policy_changed"] = stages.record_policy_change(Path(data), policy)
     summary["audit_hash"] = write_audit(data, summary)
     log.info(
-        "read %d lines: loaded %d, duplicates %d, quarantined %d, excluded %d",
+        "read %d lines: loaded %d, duplicates %d, quarantined %d, excluded %d; %d partition(s) failed",
         ingest_summary["lines_read"], ingest_summary["loaded"], ingest_summary["duplicates"],
-        ingest_summary["quarantined"], ingest_summary["excluded"],
+        ingest_summary["quarantined"], ingest_summary["excluded"], len(failed),
     )
     return summary

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from . import failpoints
-from .generalise import coarsen_timestamp
+from .generalise import coarsen_datetime
 from .keystore import KeyStore
 from .policy import Dataset, LoadedPolicy, Policy
 from .pseudonym import pseudonymise, secret_name
@@ -47,15 +47,17 @@ def transcript_datasets(policy: Policy) -> dict[str, Dataset]:
             if ds.level == "individual" and "transcripts" in ds.keeps}
 
 
-def eligible_messages(frames: dict[str, pl.DataFrame], allowed: dict[str, set[str]],
-                      ds: Dataset) -> pl.DataFrame:
-    """Intake messages a dataset may hold: subjects allowed for its purpose, and sessions
-    with a risk flag of the listed levels when it declares `only_sessions_with_risk`."""
-    msgs = frames["message"].filter(pl.col("subject").is_in(list(allowed.get(ds.purpose, set()))))
-    if ds.only_sessions_with_risk:
-        risky = frames["risk_flag"].filter(pl.col("level").is_in(list(ds.only_sessions_with_risk)))
-        msgs = msgs.filter(pl.col("session_id").is_in(risky["session_id"].unique().to_list()))
-    return msgs
+def eligible_subjects(frames: dict[str, pl.DataFrame], allowed: dict[str, set[str]],
+                      subjects: set[str], ds: Dataset) -> tuple[set[str], set[str] | None]:
+    """Intake subjects a dataset may hold (allowed for its purpose, and with a session that
+    has a risk flag of the listed levels when it declares `only_sessions_with_risk`), and
+    those sessions (None: every session)."""
+    keep = allowed.get(ds.purpose, set()) & subjects
+    if not ds.only_sessions_with_risk:
+        return keep, None
+    risky = frames["risk_flag"].filter(pl.col("level").is_in(list(ds.only_sessions_with_risk))
+                                       & pl.col("subject").is_in(list(keep)))
+    return set(risky["subject"].to_list()), set(risky["session_id"].to_list())
 
 
 def sync_datasets(
@@ -65,48 +67,66 @@ def sync_datasets(
     keys: KeyStore,
     policy: LoadedPolicy,
     now: datetime,
+    subjects: set[str] | None = None,
+    batch_rows: int = 20_000,
 ) -> list[DatasetSync]:
+    """Bring every transcript dataset in step. Streams the intake a batch at a time and
+    decrypts only messages the dataset does not hold yet, so a nightly run costs what is
+    new, and memory does not grow with the store."""
+    from .intake import INTAKE_DATASET
+
+    if subjects is None:
+        subjects = vault.subjects(INTAKE_DATASET)
     out = []
     for name, ds in transcript_datasets(policy.policy).items():
         key = keys.secret(secret_name(ds.purpose))
-        msgs = eligible_messages(frames, allowed, ds)
-        keep_subjects = {pseudonymise(key, "user", s) for s in msgs["subject"].unique().to_list()}
+        keep, sessions = eligible_subjects(frames, allowed, subjects, ds)
+        keep_subjects = {pseudonymise(key, "user", s) for s in keep}
         present = vault.subjects(name)
         gone = present - keep_subjects
         erased = vault.delete_subjects(name, gone)
         failpoints.hit("datasets-mid")
 
-        existing = vault.record_ids(name)
         retention = timedelta(days=ds.retention_days)
-        records = []
+        added = 0
         shifts: dict[str, timedelta] = {}
-        msgs = msgs.filter(pl.col("text").is_not_null()).with_columns(
-            stamp=pl.col("occurred_at") if ds.timestamps in ("shift", "exact")
-            else coarsen_timestamp(pl.col("occurred_at"), ds.timestamps))
-        for row in msgs.iter_rows(named=True):
-            record_id = "d" + pseudonymise(key, "record", row["record_id"])
-            when: datetime = row["occurred_at"]
-            if record_id in existing or when + retention <= now:
+        for batch in vault.id_batches(INTAKE_DATASET, keep, batch_rows):
+            derived = {"d" + pseudonymise(key, "record", rid): rid for rid, _ in batch}
+            missing = vault.missing_ids(name, list(derived))
+            if not missing:
                 continue
-            subject = row["subject"]
-            renderings = json.loads(row["renderings"]) if row["renderings"] else {}
-            stamp: datetime = row["stamp"]
-            if ds.timestamps == "shift":
-                stamp = stamp + shifts.setdefault(subject, date_shift(key, subject))
-            records.append(NewRecord(
-                record_id=record_id,
-                dataset=name,
-                subject=pseudonymise(key, "user", subject),
-                payload={
-                    "session": pseudonymise(key, "session", row["session_id"]),
-                    "turn": row["turn"],
-                    "role": row["role"],
-                    "text": renderings.get(name, row["text"]),
-                    "occurred_at": stamp.isoformat(),
-                    "timestamps": ds.timestamps,
-                },
-                expires_at=when + retention,
-            ))
-        vault.put_records(records, policy.version)
-        out.append(DatasetSync(name, len(keep_subjects), len(records), len(gone), erased))
+            want = [derived[d] for d in missing]
+            records = []
+            for rid, subject, p in vault.read_ids(INTAKE_DATASET, want):
+                if p.get("event_type") != "message" or p.get("text") is None:
+                    continue
+                if sessions is not None and p.get("session_id") not in sessions:
+                    continue
+                when = datetime.fromisoformat(p["occurred_at"])
+                if when + retention <= now:
+                    continue
+                renderings = json.loads(p["renderings"]) if p.get("renderings") else {}
+                if ds.timestamps == "shift":
+                    stamp = when + shifts.setdefault(subject, date_shift(key, subject))
+                elif ds.timestamps == "exact":
+                    stamp = when
+                else:
+                    stamp = coarsen_datetime(when, ds.timestamps)
+                records.append(NewRecord(
+                    record_id="d" + pseudonymise(key, "record", rid),
+                    dataset=name,
+                    subject=pseudonymise(key, "user", subject),
+                    payload={
+                        "session": pseudonymise(key, "session", p["session_id"]),
+                        "turn": p["turn"],
+                        "role": p["role"],
+                        "text": renderings.get(name, p["text"]),
+                        "occurred_at": stamp.isoformat(),
+                        "timestamps": ds.timestamps,
+                    },
+                    expires_at=when + retention,
+                ))
+            vault.put_records(records, policy.version)
+            added += len(records)
+        out.append(DatasetSync(name, len(keep_subjects), added, len(gone), erased))
     return out

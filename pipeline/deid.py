@@ -189,6 +189,13 @@ CHUNK_TEXTS = 256
 _pool_state: dict[str, object] = {}
 
 
+def warm_worker(model: str | None = None) -> None:
+    """Initializer for a worker process that will de-identify partitions: analyse in this
+    process (no nested pool) and load the model and recognizers now, once."""
+    os.environ["MHPIPE_DEID_WORKERS"] = "1"
+    get_engine(model or model_name())
+
+
 def _init_worker(model: str) -> None:
     get_engine(model)  # each worker loads the model and recognizers once
 
@@ -218,6 +225,23 @@ def _pool(workers: int, model: str):
             atexit.register(shutdown_pool)  # stop workers before the interpreter tears down
             _pool_state["atexit"] = True
     return _pool_state["pool"]
+
+
+def run_in_pool(fn, *args, workers: int | None = None, model: str | None = None):
+    """Run `fn(*args)` in the pool of worker processes (each with the engine loaded once)
+    and return its result: a whole partition per call, so that parsing, sealing and
+    de-identification all use every core. Only paths and ids should be passed. A pool
+    broken by a dead worker (killed, out of memory) is replaced on the next call."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    model = model or model_name()
+    workers = default_workers() if workers is None else workers
+    try:
+        future = _pool(workers, model).submit(fn, *args)
+    except BrokenProcessPool:
+        shutdown_pool()
+        future = _pool(workers, model).submit(fn, *args)
+    return future.result()
 
 
 def shutdown_pool() -> None:

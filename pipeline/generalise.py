@@ -7,6 +7,8 @@ Every function takes a polars expression and returns one, so it runs vectorised 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import polars as pl
 
 from .vocabularies import (
@@ -124,6 +126,21 @@ def coarsen_timestamp(ts: pl.Expr, unit: str) -> pl.Expr:
     if unit not in TIMESTAMP_UNITS:
         raise ValueError(f"unit must be one of {', '.join(TIMESTAMP_UNITS)}")
     return ts.dt.truncate(TIMESTAMP_UNITS[unit])
+
+
+def coarsen_datetime(when: datetime, unit: str) -> datetime:
+    """`coarsen_timestamp` for one UTC datetime (same result, without building a frame)."""
+    if unit not in TIMESTAMP_UNITS:
+        raise ValueError(f"unit must be one of {', '.join(TIMESTAMP_UNITS)}")
+    when = when.astimezone(timezone.utc)
+    if unit == "hour":
+        return when.replace(minute=0, second=0, microsecond=0)
+    day = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
 
 
 def language_group(language: pl.Expr) -> pl.Expr:

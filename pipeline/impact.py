@@ -12,7 +12,7 @@ from datetime import datetime
 from . import retention
 from .analytics import latest_profile
 from .consent import allowed_subjects
-from .datasets import eligible_messages, transcript_datasets
+from .datasets import eligible_subjects, transcript_datasets
 from .intake import INTAKE_DATASET, read_intake
 from .keystore import KeyStore
 from .policy import Policy
@@ -22,7 +22,7 @@ from .vault import Vault
 
 def policy_impact(vault: Vault, keys: KeyStore, current: Policy, proposed: Policy,
                   now: datetime) -> dict:
-    frames = read_intake(vault)
+    frames = read_intake(vault, messages=False)
     subjects = vault.subjects(INTAKE_DATASET)
     birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
     before = allowed_subjects(frames["consent"], birth_years, subjects, current, now)
@@ -33,7 +33,7 @@ def policy_impact(vault: Vault, keys: KeyStore, current: Policy, proposed: Polic
         key = keys.secret(secret_name(ds.purpose))
         to_intake = {pseudonymise(key, "user", s): s for s in subjects}
         present = {to_intake[p] for p in vault.subjects(name) if p in to_intake}
-        eligible = set(eligible_messages(frames, after, ds)["subject"].unique().to_list())
+        eligible, _ = eligible_subjects(frames, after, subjects, ds)
         excluded = present - eligible
         out["datasets"][name] = {
             "people_now": len(present),

@@ -68,6 +68,15 @@ def _language(locale: str) -> str:
     return locale.split("-")[0].lower()
 
 
+@dataclass
+class Prepared:
+    """One file turned into records, not yet written anywhere."""
+
+    result: IntakeResult
+    records: list[NewRecord]
+    commit: bool  # False when the file vanished while being read: it is not recorded
+
+
 def ingest_file(
     parsed: ParsedFile,
     vault: Vault,
@@ -76,7 +85,25 @@ def ingest_file(
     policy: LoadedPolicy,
     now: datetime,
 ) -> IntakeResult:
-    """De-identify, encrypt and commit one file (all or nothing).
+    """De-identify, encrypt and commit one file (all or nothing)."""
+    prep = prepare_file(parsed, vault, keys, analyze, policy, now)
+    if prep.commit:
+        failpoints.hit("ingest-before-commit")
+        prep.result.outcome = vault.commit_file(prep.result.outcome, prep.records,
+                                                parsed.quarantined, policy.version)
+        failpoints.hit("ingest-after-commit")
+    return prep.result
+
+
+def prepare_file(
+    parsed: ParsedFile,
+    vault: Vault,
+    keys: KeyStore,
+    analyze: Analyzer,
+    policy: LoadedPolicy,
+    now: datetime,
+) -> Prepared:
+    """Validate, pseudonymise and de-identify one parsed file (the vault is only read).
 
     Message text is analysed once; each dataset that keeps transcripts gets its own rendering
     (its operators), stored inside the encrypted intake record, since the raw text is never
@@ -153,22 +180,26 @@ def ingest_file(
         excluded=expired,
         file_error=parsed.file_error,
     )
-    if parsed.file_error is None or parsed.raw.path.exists():
-        # A vanished file is not recorded: it will be picked up again if it comes back.
-        failpoints.hit("ingest-before-commit")
-        vault.commit_file(outcome, records, parsed.quarantined, policy.version)
-        failpoints.hit("ingest-after-commit")
-    return IntakeResult(outcome, len(messages), len(withheld), entities)
+    # A vanished file is not recorded: it will be picked up again if it comes back.
+    commit = parsed.file_error is None or parsed.raw.path.exists()
+    return Prepared(IntakeResult(outcome, len(messages), len(withheld), entities), records, commit)
 
 
-def read_intake(vault: Vault) -> dict[str, pl.DataFrame]:
+_MESSAGE_MARK = b'"event_type":"message"'
+
+
+def read_intake(vault: Vault, messages: bool = True) -> dict[str, pl.DataFrame]:
     """Decrypt the intake store into one frame per event type (with `record_id`, `subject`).
+
+    `messages=False` leaves the message frame empty: the aggregates never need message
+    rows, and they are most of the store, so memory stays proportional to the other events.
 
     `occurred_at` is parsed to UTC datetimes. Only the caller's process ever sees these
     frames; they are never written anywhere in clear.
     """
     rows: dict[str, list[dict]] = {t: [] for t in EVENT_TYPES}
-    for record_id, subject, payload in vault.read(INTAKE_DATASET):
+    keep = None if messages else (lambda plain: _MESSAGE_MARK not in plain)
+    for record_id, subject, payload in vault.read(INTAKE_DATASET, keep=keep):
         payload["record_id"] = record_id
         payload["subject"] = subject
         rows[payload["event_type"]].append(payload)

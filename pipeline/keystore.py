@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 from .crypto import KEY_BYTES, CryptoError, KeyProvider, new_key
 
@@ -52,7 +53,8 @@ class KeyStore:
         new = not path.exists()
         if new:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(path, isolation_level=None)
+        # Several partition workers may create keys at once: wait for the write lock.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=120)
         self._db.execute("PRAGMA secure_delete = ON")
         self._db.execute("PRAGMA journal_mode = TRUNCATE")
         self._db.executescript(_SCHEMA)
@@ -162,6 +164,47 @@ class KeyStore:
             raise CryptoError("a stored data key has the wrong length")
         self._cache[(dataset, subject)] = (key_id, dek)
         return key_id, dek
+
+    def data_keys(self, dataset: str, subjects: Iterable[str]) -> None:
+        """Make sure every subject has a DEK in `dataset`, creating the missing ones in one
+        transaction (one disk sync for a whole partition instead of one per subject), and
+        load them into the cache. Safe against other processes doing the same."""
+        want = [s for s in dict.fromkeys(subjects) if (dataset, s) not in self._cache]
+        if not want:
+            return
+        have = self._fetch(dataset, want)
+        missing = [s for s in want if s not in have]
+        if missing:
+            rows = []
+            for s in missing:
+                key_id = uuid.uuid4().hex
+                rows.append((key_id, dataset, s, self.provider.kek_id,
+                             self.provider.wrap(new_key(), _context(dataset, s, key_id)), _now()))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            have.update(self._fetch(dataset, missing))  # another writer may have won a row
+        for s, (key_id, wrapped, kek_id) in have.items():
+            dek = self._unwrap(kek_id, wrapped, _context(dataset, s, key_id))
+            if len(dek) != KEY_BYTES:  # pragma: no cover - authenticated, so only on a bug
+                raise CryptoError("a stored data key has the wrong length")
+            self._cache[(dataset, s)] = (key_id, dek)
+
+    def _fetch(self, dataset: str, subjects: list[str]) -> dict[str, tuple[str, bytes, str]]:
+        out: dict[str, tuple[str, bytes, str]] = {}
+        for i in range(0, len(subjects), 500):
+            part = subjects[i:i + 500]
+            marks = ",".join("?" * len(part))
+            for subject, key_id, wrapped, kek_id in self._db.execute(
+                f"SELECT subject, key_id, wrapped, kek_id FROM data_keys "
+                f"WHERE dataset = ? AND subject IN ({marks})", (dataset, *part)):
+                out[subject] = (key_id, wrapped, kek_id)
+        return out
 
     def key_by_id(self, key_id: str) -> bytes | None:
         """The DEK with this id, or None once it was destroyed (crypto-shredded)."""

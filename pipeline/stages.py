@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import audit, failpoints, retention
 from .analytics import latest_profile, research_tables
@@ -149,22 +149,50 @@ def check_disk(raw: Path, data: Path, names: list[str]) -> dict[str, int]:
 def ingest_partition(
     raw: Path, name: str, sha256: str, data: Path, policies: Path, now: str | None = None
 ) -> dict[str, Any]:
-    """Parse, validate, de-identify, encrypt and commit one raw file. Returns counts."""
-    layout = Layout(data)
-    os.environ.setdefault("MHPIPE_CACHE", str(layout.cache))
-    policy = load_policy(policies)
-    parsed = parse_file(RawFile(Path(raw) / name, name, sha256))
-    with open_stores(layout) as (keys, vault):
-        result = ingest_file(parsed, vault, keys, analyze_texts, policy, parse_now(now))
-    o = result.outcome
-    rules = Counter(f"{q.field}: {q.rule}" for q in parsed.quarantined)
-    return {
-        "file": name, "lines_read": o.lines_read, "loaded": o.loaded,
-        "duplicates": o.duplicates, "quarantined": o.quarantined, "excluded": o.excluded,
-        "file_error": o.file_error, "messages": result.messages,
-        "messages_withheld": result.withheld,
-        "entities": dict(result.entities), "quarantine_rules": dict(rules),
-    }
+    """Stage and commit one raw file in this process (the sequential path). Returns counts."""
+    stage_partition(raw, name, sha256, data, policies, now)
+    return commit_partition(data, sha256)
+
+
+def stage_partition(raw: Path, name: str, sha256: str, data: Path, policies: Path,
+                    now: str | None = None, deid_workers: int | None = None) -> dict[str, Any]:
+    """Parse, validate, de-identify and seal one raw file into a staged partition (reads
+    the vault only, so partitions can be staged in parallel). `deid_workers=1` analyses
+    text in this process: right when the caller already runs one partition per core."""
+    from functools import partial
+
+    from . import partition
+
+    return partition.stage(Path(raw), name, sha256, Path(data), Path(policies), now,
+                           partial(analyze_texts, workers=deid_workers))
+
+
+def commit_partition(data: Path, sha256: str) -> dict[str, Any]:
+    """Move one staged partition into the vault (one transaction). Returns its counts."""
+    return commit_partitions(data, [sha256])[0]
+
+
+def commit_partitions(data: Path, shas: list[str],
+                      each: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Move staged partitions into the vault in this order, one transaction each, with the
+    vault opened once. `each` is called with every partition's counts."""
+    from . import partition
+
+    out = []
+    with Vault(Layout(Path(data)).vault, None) as vault:  # type: ignore[arg-type]
+        for sha in shas:
+            out.append(partition.commit(vault, Path(data), sha))
+            if each:
+                each(out[-1])
+    return out
+
+
+def sweep_staging(data: Path, keep: set[str]) -> int:
+    """Remove staged partitions that will not be committed (already ingested, unfinished, or
+    of files no longer waiting). Returns how many folders were removed."""
+    from . import partition
+
+    return partition.sweep(Path(data), keep)
 
 
 def enforce_retention(data: Path, policies: Path, now: str | None = None) -> dict[str, int]:
@@ -176,17 +204,43 @@ def enforce_retention(data: Path, policies: Path, now: str | None = None) -> dic
     return deleted
 
 
+OUTPUT_STATE = "outputs-state.json"
+
+
+def _output_key(vault: Vault, policy: LoadedPolicy, stamp: datetime) -> str:
+    """What the outputs depend on: the vault's state, the policy, the code and the day
+    (ages and consent windows move with the date)."""
+    parts = [vault.fingerprint(), policy.digest, code_version(), stamp.date().isoformat()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[str, Any]:
-    """Consent ledger -> individual-level datasets -> research warehouse (one decrypt)."""
+    """Consent ledger -> individual-level datasets -> research warehouse.
+
+    Streams the vault: the aggregates read every event except messages (decrypted a batch
+    at a time, messages skipped before parsing), and the transcript datasets decrypt only
+    messages they do not hold yet. When nothing the outputs depend on changed since the
+    last build (vault state, policy, code, day), the build is skipped."""
     layout = Layout(data)
     policy: LoadedPolicy = load_policy(policies)
     stamp = parse_now(now)
+    state_file = layout.vault.parent / OUTPUT_STATE
     with open_stores(layout) as (keys, vault):
-        frames = read_intake(vault)
+        key = _output_key(vault, policy, stamp)
+        try:
+            prev = json.loads(state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            prev = None
+        if (prev and prev.get("key") == key
+                and (layout.warehouse / "research.duckdb").exists()):
+            return {**prev["outputs"], "datasets": [], "warehouse_changed": False,
+                    "skipped": True}
+        frames = read_intake(vault, messages=False)
         subjects = vault.subjects(INTAKE_DATASET)
         birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
         allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
-        synced = sync_datasets(frames, allowed, vault, keys, policy, stamp)
+        synced = sync_datasets(frames, allowed, vault, keys, policy, stamp, subjects)
+        key = _output_key(vault, policy, stamp)
     failpoints.hit("before-publish")
     pub = policy.policy.publication
     research = allowed.get("research", set())
@@ -196,14 +250,18 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
     _, digests, release_id, changed = publish(
         layout.warehouse, tables, meta, pub.suppression_threshold, pub.rounding_base,
         pub.minimum_group_size)
-    return {
+    outputs = {
         "subjects": len(subjects),
         "allowed": {p: len(s) for p, s in sorted(allowed.items())},
-        "datasets": [s.__dict__ for s in synced],
         "tables": digests,
         "release_id": release_id,
-        "warehouse_changed": changed,
     }
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "outputs": outputs}, sort_keys=True))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, state_file)
+    return {**outputs, "datasets": [s.__dict__ for s in synced], "warehouse_changed": changed,
+            "skipped": False}
 
 
 def code_version() -> str:

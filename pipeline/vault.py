@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 import polars as pl
@@ -110,9 +110,15 @@ class FileOutcome:
 
 
 class Vault:
-    def __init__(self, path: Path, keys: KeyStore):
+    def __init__(self, path: Path, keys: KeyStore, read_only: bool = False):
+        """`read_only`: for partition workers, which may run in several processes at once
+        while nobody writes (DuckDB allows many read-only processes or one writer)."""
         self.path = Path(path)
         self.keys = keys
+        if read_only:
+            self.con = duckdb.connect(str(self.path), read_only=True)
+            self.con.execute("SET temp_directory = ''")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.con = duckdb.connect(str(self.path))
         # Never spill query data to temporary files: everything here is individual-level.
@@ -147,31 +153,22 @@ class Vault:
         return {r[0] for r in rows}
 
     # -- writes -----------------------------------------------------------------------
-    def _seal_records(self, records: list[NewRecord], policy_version: str) -> pl.DataFrame:
-        now = datetime.now(timezone.utc)
-        rows = []
-        for r in records:
-            key_id, dek = self.keys.data_key(r.dataset, r.subject)
-            plaintext = json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
-            nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
-            rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
-                         r.expires_at, policy_version))
-        return pl.DataFrame(rows, schema=_RECORD_SCHEMA, orient="row")
-
-    def _insert_records(self, frame: pl.DataFrame) -> None:
+    def _insert_records(self, frame: pl.DataFrame) -> int:
+        """Insert sealed rows; a record id already present is left as it is. Returns the
+        number of rows actually inserted."""
         if frame.is_empty():
-            return
-        self.con.register("_new_records", frame.to_arrow())
+            return 0
+        self.con.register("_new_records", frame.select(list(_RECORD_SCHEMA)).to_arrow())
         try:
-            self.con.execute(
+            return int(self.con.execute(
                 "INSERT INTO records SELECT * FROM _new_records ON CONFLICT DO NOTHING"
-            )
+            ).fetchone()[0])
         finally:
             self.con.unregister("_new_records")
 
     def put_records(self, records: list[NewRecord], policy_version: str) -> None:
         """Idempotent per record id: a record already present is left as it is."""
-        frame = self._seal_records(records, policy_version)
+        frame = seal_records(self.keys, records, policy_version)
         self.con.execute("BEGIN TRANSACTION")
         try:
             self._insert_records(frame)
@@ -186,25 +183,32 @@ class Vault:
         records: list[NewRecord],
         quarantined: list[QuarantineLine],
         policy_version: str,
-    ) -> None:
+    ) -> FileOutcome:
         """Records, quarantined lines and the ingest note of one file, all or nothing."""
-        frame = self._seal_records(records, policy_version)
-        q_rows = []
-        if quarantined:
-            key_id, dek = self.keys.data_key(QUARANTINE_DATASET, outcome.sha256)
-            for q in quarantined:
-                aad = f"mhpipe/quarantine/v1|{outcome.sha256}|{q.line_no}".encode()
-                nonce, ct = seal(dek, q.raw, aad)
-                q_rows.append((outcome.sha256, outcome.name, q.line_no, q.field, q.rule,
-                               key_id, nonce, ct))
+        return self.commit_sealed(
+            outcome, seal_records(self.keys, records, policy_version),
+            seal_quarantine(self.keys, outcome.sha256, outcome.name, quarantined))
+
+    def commit_sealed(self, outcome: FileOutcome, records: pl.DataFrame,
+                      quarantine: pl.DataFrame) -> FileOutcome:
+        """Commit one partition's sealed rows and its ingest note in one transaction.
+
+        A record id that is already in the vault (the same event in an earlier partition of
+        this run, sealed in parallel) is not inserted again: it is counted as a duplicate,
+        so the note still accounts for every line. Returns the outcome as recorded."""
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self._insert_records(frame)
-            if q_rows:
-                self.con.executemany(
-                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    q_rows,
-                )
+            inserted = self._insert_records(records)
+            late_dupes = records.height - inserted
+            outcome = replace(outcome, loaded=outcome.loaded - late_dupes,
+                              duplicates=outcome.duplicates + late_dupes)
+            if not quarantine.is_empty():
+                self.con.register("_new_quarantine", quarantine.select(list(_QUARANTINE_SCHEMA)).to_arrow())
+                try:
+                    self.con.execute(
+                        "INSERT INTO quarantine SELECT * FROM _new_quarantine ON CONFLICT DO NOTHING")
+                finally:
+                    self.con.unregister("_new_quarantine")
             self.con.execute(
                 "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [outcome.sha256, outcome.name, datetime.now(timezone.utc), outcome.lines_read,
@@ -215,6 +219,7 @@ class Vault:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        return outcome
 
     # -- reads ------------------------------------------------------------------------
     def subjects(self, dataset: str) -> set[str]:
@@ -229,28 +234,109 @@ class Vault:
         ).fetchall()
         return {r[0] for r in rows}
 
-    def read(self, dataset: str, batch_rows: int = 50_000) -> Iterator[tuple[str, str, dict]]:
-        """Decrypt a dataset: yields (record_id, subject, payload). Rows whose key was
-        destroyed are skipped (they are unreadable by design)."""
-        offset = 0
+    def read(self, dataset: str, batch_rows: int = 20_000,
+             keep: Callable[[bytes], bool] | None = None,
+             subjects: set[str] | None = None) -> Iterator[tuple[str, str, dict]]:
+        """Decrypt a dataset in record-id order, a batch at a time (memory stays bounded):
+        yields (record_id, subject, payload). Rows whose key was destroyed are skipped (they
+        are unreadable by design). `keep` sees the plaintext before it is parsed (to skip
+        rows cheaply); `subjects` limits the read to those subjects."""
+        last = ""
         deks: dict[str, bytes | None] = {}
-        while True:
-            batch = self.con.execute(
+        if subjects is not None:
+            self.con.register("_read_subjects", pl.DataFrame(
+                {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
+        where = " AND subject IN (SELECT subject FROM _read_subjects)" if subjects is not None else ""
+        try:
+            while True:
+                batch = self.con.execute(
+                    "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
+                    f"WHERE dataset = ? AND record_id > ?{where} ORDER BY record_id LIMIT ?",
+                    [dataset, last, batch_rows],
+                ).fetchall()
+                if not batch:
+                    return
+                last = batch[-1][0]
+                for record_id, subject, key_id, nonce, ct in batch:
+                    if key_id not in deks:
+                        deks[key_id] = self.keys.key_by_id(key_id)
+                    dek = deks[key_id]
+                    if dek is None:
+                        continue
+                    plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
+                    if keep is None or keep(plain):
+                        yield record_id, subject, json.loads(plain)
+        finally:
+            if subjects is not None:
+                self.con.unregister("_read_subjects")
+
+    def id_batches(self, dataset: str, subjects: set[str],
+                   batch_rows: int = 20_000) -> Iterator[list[tuple[str, str]]]:
+        """(record_id, subject) of a dataset's rows for these subjects, in batches: clear
+        columns only, nothing decrypted."""
+        self.con.register("_id_subjects", pl.DataFrame(
+            {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
+        try:
+            last = ""
+            while True:
+                batch = self.con.execute(
+                    "SELECT record_id, subject FROM records WHERE dataset = ? AND record_id > ? "
+                    "AND subject IN (SELECT subject FROM _id_subjects) ORDER BY record_id LIMIT ?",
+                    [dataset, last, batch_rows]).fetchall()
+                if not batch:
+                    return
+                last = batch[-1][0]
+                yield batch
+        finally:
+            self.con.unregister("_id_subjects")
+
+    def read_ids(self, dataset: str, record_ids: list[str]) -> Iterator[tuple[str, str, dict]]:
+        """Decrypt these rows of a dataset (those still readable)."""
+        if not record_ids:
+            return
+        self.con.register("_want", pl.DataFrame({"record_id": record_ids}).to_arrow())
+        try:
+            rows = self.con.execute(
                 "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
-                "WHERE dataset = ? ORDER BY record_id LIMIT ? OFFSET ?",
-                [dataset, batch_rows, offset],
-            ).fetchall()
-            if not batch:
-                return
-            offset += len(batch)
-            for record_id, subject, key_id, nonce, ct in batch:
-                if key_id not in deks:
-                    deks[key_id] = self.keys.key_by_id(key_id)
-                dek = deks[key_id]
-                if dek is None:
-                    continue
-                plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
+                "JOIN _want USING (record_id) WHERE dataset = ? ORDER BY record_id",
+                [dataset]).fetchall()
+        finally:
+            self.con.unregister("_want")
+        deks: dict[str, bytes | None] = {}
+        for record_id, subject, key_id, nonce, ct in rows:
+            if key_id not in deks:
+                deks[key_id] = self.keys.key_by_id(key_id)
+            if deks[key_id] is not None:
+                plain = open_sealed(deks[key_id], nonce, ct, record_aad(record_id, dataset, subject))
                 yield record_id, subject, json.loads(plain)
+
+    def missing_ids(self, dataset: str, record_ids: list[str]) -> set[str]:
+        """Which of these record ids `dataset` does not hold."""
+        if not record_ids:
+            return set()
+        self.con.register("_probe", pl.DataFrame({"record_id": record_ids}).to_arrow())
+        try:
+            rows = self.con.execute(
+                "SELECT p.record_id FROM _probe p ANTI JOIN "
+                "(SELECT record_id FROM records WHERE dataset = ?) r USING (record_id)",
+                [dataset]).fetchall()
+        finally:
+            self.con.unregister("_probe")
+        return {r[0] for r in rows}
+
+    def fingerprint(self) -> str:
+        """A digest of the vault's state (rows per dataset and their newest write, files,
+        erasures): equal digests mean nothing was added, deleted or erased in between."""
+        import hashlib
+
+        rows = self.con.execute(
+            "SELECT dataset, count(*), max(created_at)::VARCHAR, min(expires_at)::VARCHAR "
+            "FROM records GROUP BY dataset ORDER BY dataset").fetchall()
+        rows += self.con.execute(
+            "SELECT 'files', count(*), max(ingested_at)::VARCHAR, NULL FROM ingested_files").fetchall()
+        rows += self.con.execute(
+            "SELECT 'erased', count(*), max(erased_at)::VARCHAR, NULL FROM erased_subjects").fetchall()
+        return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
 
     def quarantine_reasons(self, limit: int | None = None) -> list[tuple[str, int, str, str]]:
         """(file, line, field, rule) of quarantined lines: the clear columns only."""
@@ -397,3 +483,40 @@ _RECORD_SCHEMA = {
     "created_at": pl.Datetime("us", "UTC"), "expires_at": pl.Datetime("us", "UTC"),
     "policy_version": pl.String,
 }
+
+_QUARANTINE_SCHEMA = {
+    "file_sha": pl.String, "file_name": pl.String, "line_no": pl.Int64, "field": pl.String,
+    "rule": pl.String, "key_id": pl.String, "nonce": pl.Binary, "ciphertext": pl.Binary,
+}
+
+
+def seal_records(keys: KeyStore, records: list[NewRecord], policy_version: str) -> pl.DataFrame:
+    """Encrypt records under their subjects' data keys (created in one batch if missing).
+    The frame has the vault's columns; only the ciphertext holds the payload."""
+    now = datetime.now(timezone.utc)
+    by_dataset: dict[str, list[str]] = {}
+    for r in records:
+        by_dataset.setdefault(r.dataset, []).append(r.subject)
+    for dataset, subjects in by_dataset.items():
+        keys.data_keys(dataset, subjects)
+    rows = []
+    for r in records:
+        key_id, dek = keys.data_key(r.dataset, r.subject)
+        plaintext = json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
+        nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
+        rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
+                     r.expires_at, policy_version))
+    return pl.DataFrame(rows, schema=_RECORD_SCHEMA, orient="row")
+
+
+def seal_quarantine(keys: KeyStore, sha256: str, name: str,
+                    quarantined: list[QuarantineLine]) -> pl.DataFrame:
+    """Encrypt a file's invalid lines under a per-file key; reasons stay readable."""
+    rows = []
+    if quarantined:
+        key_id, dek = keys.data_key(QUARANTINE_DATASET, sha256)
+        for q in quarantined:
+            aad = f"mhpipe/quarantine/v1|{sha256}|{q.line_no}".encode()
+            nonce, ct = seal(dek, q.raw, aad)
+            rows.append((sha256, name, q.line_no, q.field, q.rule, key_id, nonce, ct))
+    return pl.DataFrame(rows, schema=_QUARANTINE_SCHEMA, orient="row")
