@@ -1,6 +1,7 @@
 # mhpipe: two commands for a fresh clone (Python 3.11+ and make, nothing else).
 #   make run    create .venv from the hashed lock, make sample data if absent, run the nightly flow once
 #   make test   same environment, then the test suite
+#   make serve  a local Prefect server + the scheduled deployments (nightly 02:00, retention 03:30)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data
 RAW    ?= $(DATA)/raw
 
-.PHONY: run test venv lock sample clean-data
+.PHONY: run test serve trigger venv lock sample clean-data
 
 venv: $(STAMP)
 
@@ -29,6 +30,15 @@ run: sample
 
 test: venv
 	$(BIN)/python -m pytest
+
+PORT ?= 4200
+# Ctrl-C stops serving and the server. Trigger a run meanwhile with `make trigger`.
+serve: venv
+	$(BIN)/python -m flows.serve --raw $(RAW) --data $(DATA) --policies policies --port $(PORT)
+
+FLOW ?= nightly-batch
+trigger: venv
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run $(FLOW)/mhpipe --watch
 
 # Maintainers only: refresh the lock after editing requirements.in (needs pip-tools).
 lock:

@@ -367,7 +367,7 @@ def quarantine_list(
     if not Layout(data).vault.exists():
         _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
-        with open_stores(Layout(data)) as (_, vault):
+        with open_stores(Layout(data), read_only=True) as (_, vault):
             rows = vault.quarantine_reasons(limit)
     except CryptoError as exc:
         _fail(str(exc))
@@ -418,7 +418,7 @@ def policy_impact_cmd(
     if not Layout(data).vault.exists():
         _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
-        with open_stores(Layout(data)) as (keys, vault):
+        with open_stores(Layout(data), read_only=True) as (keys, vault):
             figures = policy_impact(vault, keys, cur.policy, new.policy, parse_now(now))
     except CryptoError as exc:
         _fail(str(exc))
@@ -478,8 +478,12 @@ def erase(
         _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
         with run_lock(data, "erase"):
+            # Partitions staged by an interrupted run were sealed before this erasure: drop
+            # them first (a staged partition is also re-checked against erasures on reuse).
+            discarded = stages.sweep_staging(data, set())
             with stages.open_stores(layout) as (keys, vault):
                 receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
+            receipt["staged_partitions_discarded"] = discarded
             outputs = stages.build_outputs(data, policies)
     except (CryptoError, LockError) as exc:
         _fail(str(exc))
@@ -553,7 +557,7 @@ def vault_export(
         _fail("give a reason of at least 10 characters")
     start = stages.parse_now(since) if since else None
     try:
-        with stages.open_stores(layout) as (_, vault):
+        with stages.open_stores(layout, read_only=True) as (_, vault):
             n = export_dataset(vault, dataset, out_file, start)
     except CryptoError as exc:
         _fail(str(exc))

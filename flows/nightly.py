@@ -22,6 +22,7 @@ from prefect.tasks import exponential_backoff
 from pipeline import stages
 from pipeline.lock import run_lock
 
+from . import env
 from .runners import IN_POOL, make_runner, placement
 
 _SAFE = dict(cache_policy=NO_CACHE, persist_result=False)
@@ -84,10 +85,10 @@ def stage(raw: str, name: str, sha256: str, data: str, policies: str, now: str |
     return stages.stage_partition(*args)
 
 
-@task(name="commit", task_run_name="commit {count} partition(s)", **_RETRY, **_SAFE)
-def commit(data: str, shas: list[str], count: int) -> list[dict[str, Any]]:
+@task(name="commit", task_run_name="commit {count} partition(s)", **_SAFE)
+def commit(data: str, shas: list[str], count: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Move staged partitions into the vault in discovery order (in the flow's process),
-    one transaction each."""
+    one transaction each; a partition that fails stays staged for the next run."""
     done = []
 
     def each(part: dict[str, Any]) -> None:
@@ -138,12 +139,13 @@ class PartitionsFailed(Exception):
 def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) -> dict[str, Any]:
     """Ingest new raw files (one partition each, in parallel), refresh consented datasets,
     enforce retention, publish the research warehouse, audit."""
+    env.configure(data)  # served or worker-run flows: private files, local caches
     log = get_run_logger()
     policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
         summary = _nightly(raw, data, policies, now, policy, log)
     failed = summary["ingest"]["files_failed"]
-    if any(f.get("error") == "partition failed" for f in failed):
+    if any(f.get("error", "").startswith(("partition failed", "commit failed")) for f in failed):
         raise PartitionsFailed(
             f"{len(failed)} partition(s) failed and will be retried next run: "
             + ", ".join(f["file"] for f in failed[:10]))
@@ -211,7 +213,9 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
               for (name, _), result in zip(files, staged) if result is None]
     ready = [sha for (_, sha), result in zip(files, staged) if result is not None]
     with timer.stage("commit"):
-        parts = commit(data, ready, len(ready)) if ready else []
+        parts, bad = commit(data, ready, len(ready)) if ready else ([], [])
+    names = dict((sha, name) for name, sha in files)
+    failed += [{"file": names[b["sha256"]], "error": b["error"]} for b in bad]
     ingest_summary = stages.summarise_ingest(parts)
     ingest_summary["files_failed"] += failed
     with timer.stage("outputs"):

@@ -11,12 +11,14 @@ from prefect import flow, get_run_logger
 
 from pipeline.lock import run_lock
 
+from . import env
 from .nightly import check_keys, check_policy, retention, write_audit
 
 
 @flow(name="retention-sweep", persist_result=False, log_prints=False)
 def retention_sweep(data: str, policies: str, now: str | None = None) -> dict[str, Any]:
     """Delete every vault record past its dataset's retention; audit the counts."""
+    env.configure(data)  # served or worker-run flows: private files, local caches
     policy = check_policy(policies)  # fail closed before touching anything
     with run_lock(Path(data), "retention-sweep"):
         check_keys(data)

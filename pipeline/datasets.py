@@ -90,7 +90,12 @@ def sync_datasets(
         retention = timedelta(days=ds.retention_days)
         added = 0
         shifts: dict[str, timedelta] = {}
-        for batch in vault.id_batches(INTAKE_DATASET, keep, batch_rows):
+        # Intake messages (of unknown kind too) that are not past this dataset's retention:
+        # an intake row expires at event time + the intake's retention.
+        intake_days = policy.policy.intake.retention_days
+        cutoff = now + timedelta(days=intake_days - ds.retention_days)
+        for batch in vault.id_batches(INTAKE_DATASET, keep, batch_rows, kind="message",
+                                      expiring_after=cutoff):
             derived = {"d" + pseudonymise(key, "record", rid): rid for rid, _ in batch}
             missing = vault.missing_ids(name, list(derived))
             if not missing:

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import os
+import threading
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -183,10 +184,16 @@ def get_engine(model: str | None = None) -> Engine:
     return Engine(model or model_name())
 
 
+def engine_loads() -> int:
+    """How many engines this process has built (tests: a worker loads the model once)."""
+    return get_engine.cache_info().misses
+
+
 # -- a process pool over all cores ------------------------------------------------------
 PARALLEL_MIN_TEXTS = 400  # below this, starting workers costs more than it saves
 CHUNK_TEXTS = 256
 _pool_state: dict[str, object] = {}
+_pool_lock = threading.RLock()  # partitions are submitted from several threads
 
 
 def warm_worker(model: str | None = None) -> None:
@@ -210,10 +217,15 @@ def default_workers() -> int:
 
 
 def _pool(workers: int, model: str):
+    key = f"{workers}|{model}"
+    with _pool_lock:
+        return _pool_locked(key, workers, model)
+
+
+def _pool_locked(key: str, workers: int, model: str):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    key = f"{workers}|{model}"
     if _pool_state.get("key") != key:
         shutdown_pool()
         ctx = multiprocessing.get_context("forkserver")
@@ -236,18 +248,38 @@ def run_in_pool(fn, *args, workers: int | None = None, model: str | None = None)
 
     model = model or model_name()
     workers = default_workers() if workers is None else workers
+    env = {k: os.environ.get(k) for k in _FORWARDED_ENV}
+    pool = _pool(workers, model)
     try:
-        future = _pool(workers, model).submit(fn, *args)
+        future = pool.submit(_call_with_env, env, fn, *args)
     except BrokenProcessPool:
-        shutdown_pool()
-        future = _pool(workers, model).submit(fn, *args)
+        with _pool_lock:
+            if _pool_state.get("pool") is pool:  # replace it once, not once per thread
+                shutdown_pool()
+            pool = _pool(workers, model)
+        future = pool.submit(_call_with_env, env, fn, *args)
     return future.result()
+
+
+# Workers outlive a run (and their environment was fixed when the pool started): settings
+# that may change between calls are sent with each call.
+_FORWARDED_ENV = ("MHPIPE_FAILPOINT", "MHPIPE_FAILPOINT_PID", "MHPIPE_CACHE")
+
+
+def _call_with_env(env: dict[str, str | None], fn, *args):
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return fn(*args)
 
 
 def shutdown_pool() -> None:
     """Stop the worker processes (they start again on the next large batch)."""
-    pool = _pool_state.pop("pool", None)
-    _pool_state.pop("key", None)
+    with _pool_lock:
+        pool = _pool_state.pop("pool", None)
+        _pool_state.pop("key", None)
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)  # type: ignore[attr-defined]
 

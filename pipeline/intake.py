@@ -168,6 +168,7 @@ def prepare_file(
             subject=pseudonymise(key, "user", ev.user_id),
             payload=payload,
             expires_at=ev.occurred_at + retention,
+            kind="message" if isinstance(ev, Message) else "event",
         ))
 
     outcome = FileOutcome(
@@ -197,28 +198,50 @@ def read_intake(vault: Vault, messages: bool = True) -> dict[str, pl.DataFrame]:
     `occurred_at` is parsed to UTC datetimes. Only the caller's process ever sees these
     frames; they are never written anywhere in clear.
     """
-    rows: dict[str, list[dict]] = {t: [] for t in EVENT_TYPES}
+    schemas = {t: _schema(t) for t in EVENT_TYPES}
+    rows: dict[str, list[tuple]] = {t: [] for t in EVENT_TYPES}
+    chunks: dict[str, list[pl.DataFrame]] = {t: [] for t in EVENT_TYPES}
+
+    def flush(event_type: str) -> None:
+        # Columnar chunks as we go: a list of dicts for the whole store would need several
+        # times the memory of the frame.
+        if rows[event_type]:
+            chunks[event_type].append(pl.DataFrame(
+                rows[event_type], schema=schemas[event_type], orient="row"))
+            rows[event_type] = []
+
     keep = None if messages else (lambda plain: _MESSAGE_MARK not in plain)
-    for record_id, subject, payload in vault.read(INTAKE_DATASET, keep=keep):
+    skip = None if messages else "message"  # not fetched at all (rows of unknown kind are)
+    for record_id, subject, payload in vault.read(INTAKE_DATASET, keep=keep, skip_kind=skip):
         payload["record_id"] = record_id
         payload["subject"] = subject
-        rows[payload["event_type"]].append(payload)
+        event_type = payload["event_type"]
+        rows[event_type].append(tuple(payload.get(c) for c in schemas[event_type]))
+        if len(rows[event_type]) >= _CHUNK_ROWS:
+            flush(event_type)
     frames = {}
-    for event_type, items in rows.items():
-        model = EVENT_MODELS[event_type]
-        columns = ["record_id", "subject"] + [
-            c for c in model.model_fields if c not in ("event_id", "user_id", "schema_version")
-        ] + (["renderings", "withheld"] if event_type == "message" else [])
-        schema = {c: _POLARS_TYPES.get(c, pl.String) for c in columns}
-        frame = pl.DataFrame(
-            [{c: r.get(c) for c in columns} for r in items], schema=schema, orient="row"
-        )
+    for event_type in EVENT_TYPES:
+        flush(event_type)
+        frame = (pl.concat(chunks[event_type]) if chunks[event_type]
+                 else pl.DataFrame(schema=schemas[event_type]))
+        chunks[event_type] = []
         frames[event_type] = frame.with_columns(
             pl.col("occurred_at").str.to_datetime(
                 "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us"
             )
         )
     return frames
+
+
+_CHUNK_ROWS = 20_000
+
+
+def _schema(event_type: str) -> dict[str, pl.DataType]:
+    model = EVENT_MODELS[event_type]
+    columns = ["record_id", "subject"] + [
+        c for c in model.model_fields if c not in ("event_id", "user_id", "schema_version")
+    ] + (["renderings", "withheld"] if event_type == "message" else [])
+    return {c: _POLARS_TYPES.get(c, pl.String) for c in columns}
 
 
 _POLARS_TYPES = {

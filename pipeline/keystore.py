@@ -206,6 +206,17 @@ class KeyStore:
                 out[subject] = (key_id, wrapped, kek_id)
         return out
 
+    def has_keys(self, key_ids: set[str]) -> bool:
+        """Whether every one of these data keys still exists (none was destroyed)."""
+        ids = sorted(key_ids)
+        found = 0
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            found += self._db.execute(
+                f"SELECT count(*) FROM data_keys WHERE key_id IN ({','.join('?' * len(part))})",
+                part).fetchone()[0]
+        return found == len(ids)
+
     def key_by_id(self, key_id: str) -> bytes | None:
         """The DEK with this id, or None once it was destroyed (crypto-shredded)."""
         row = self._db.execute(

@@ -60,7 +60,7 @@ def stage(raw: Path, name: str, sha256: str, data: Path, policies: Path,
     policy = load_policy(Path(policies))
     final = _folder(data, sha256)
     done = _read_outcome(final)
-    if done is not None and done.get("policy_digest") == policy.digest:
+    if done is not None and done.get("policy_digest") == policy.digest and _still_valid(layout, final):
         return done["summary"]  # staged by a run that was stopped before committing it
     failpoints.hit("stage", name)
     parsed = parse_file(RawFile(Path(raw) / name, name, sha256))
@@ -100,6 +100,26 @@ def stage(raw: Path, name: str, sha256: str, data: Path, policies: Path,
     return summary
 
 
+def _still_valid(layout, folder: Path) -> bool:
+    """A partition staged by an earlier, interrupted run may be committed as it is only if
+    every data key it was sealed under still exists (retention may have shredded some since)
+    and none of its subjects has been erased since."""
+    from .keystore import KeyStore
+    from .stages import key_provider
+
+    try:
+        records = pl.read_parquet(folder / "records.parquet", columns=["subject", "key_id"])
+        quarantine = pl.read_parquet(folder / "quarantine.parquet", columns=["key_id"])
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+    key_ids = set(records["key_id"].to_list()) | set(quarantine["key_id"].to_list())
+    with KeyStore(layout.keystore, key_provider(layout)) as keys, \
+            Vault(layout.vault, keys, read_only=True) as vault:
+        if not keys.has_keys(key_ids):
+            return False
+        return not (set(records["subject"].to_list()) & vault.erased_subjects())
+
+
 def _read_outcome(folder: Path) -> dict[str, Any] | None:
     try:
         return json.loads((folder / "outcome.json").read_text())
@@ -128,15 +148,15 @@ def commit(vault: Vault, data: Path, sha256: str) -> dict[str, Any]:
     return summary
 
 
-def sweep(data: Path, ingested: set[str]) -> int:
-    """Remove staging folders of partitions already committed, and unfinished `.tmp` ones.
-    Returns how many were removed."""
+def sweep(data: Path, keep: set[str]) -> int:
+    """Remove every staging folder except finished ones of the partitions in `keep` (files
+    still waiting to be committed). Returns how many were removed."""
     root = staging_root(data)
     if not root.exists():
         return 0
     removed = 0
     for folder in root.iterdir():
-        if folder.name.endswith(".tmp") or folder.name in ingested:
+        if folder.name.endswith(".tmp") or folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed

@@ -88,10 +88,13 @@ def key_provider(layout: Layout):
 
 
 @contextmanager
-def open_stores(layout: Layout) -> Iterator[tuple[KeyStore, Vault]]:
-    """Key store and vault, opened with the configured master key."""
+def open_stores(layout: Layout, read_only: bool = False) -> Iterator[tuple[KeyStore, Vault]]:
+    """Key store and vault, opened with the configured master key. `read_only` opens the
+    vault for reading only, which several processes may do at once (e.g. a report while a
+    run stages partitions)."""
     provider = key_provider(layout)
-    with KeyStore(layout.keystore, provider) as keys, Vault(layout.vault, keys) as vault:
+    with KeyStore(layout.keystore, provider) as keys, \
+            Vault(layout.vault, keys, read_only=read_only) as vault:
         yield keys, vault
 
 
@@ -169,22 +172,35 @@ def stage_partition(raw: Path, name: str, sha256: str, data: Path, policies: Pat
 
 def commit_partition(data: Path, sha256: str) -> dict[str, Any]:
     """Move one staged partition into the vault (one transaction). Returns its counts."""
-    return commit_partitions(data, [sha256])[0]
+    from . import partition
+
+    with Vault(Layout(Path(data)).vault, None) as vault:  # type: ignore[arg-type]
+        return partition.commit(vault, Path(data), sha256)
 
 
 def commit_partitions(data: Path, shas: list[str],
-                      each: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+                      each: Callable[[dict[str, Any]], None] | None = None
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Move staged partitions into the vault in this order, one transaction each, with the
-    vault opened once. `each` is called with every partition's counts."""
+    vault opened once. Returns (counts of each partition committed, failures). A partition
+    that fails to commit stays staged and unregistered, so the next run commits it; it
+    does not stop the ones after it. `each` is called with every partition's counts."""
     from . import partition
 
-    out = []
+    done, failed = [], []
     with Vault(Layout(Path(data)).vault, None) as vault:  # type: ignore[arg-type]
+        registered = vault.ingested_shas()
         for sha in shas:
-            out.append(partition.commit(vault, Path(data), sha))
+            if sha in registered:  # committed already (a retried call): nothing to do
+                continue
+            try:
+                done.append(partition.commit(vault, Path(data), sha))
+            except Exception as exc:  # noqa: BLE001 - reported by type, never by message
+                failed.append({"sha256": sha, "error": f"commit failed ({type(exc).__name__})"})
+                continue
             if each:
-                each(out[-1])
-    return out
+                each(done[-1])
+    return done, failed
 
 
 def sweep_staging(data: Path, keep: set[str]) -> int:
@@ -210,7 +226,13 @@ OUTPUT_STATE = "outputs-state.json"
 def _output_key(vault: Vault, policy: LoadedPolicy, stamp: datetime) -> str:
     """What the outputs depend on: the vault's state, the policy, the code and the day
     (ages and consent windows move with the date)."""
-    parts = [vault.fingerprint(), policy.digest, code_version(), stamp.date().isoformat()]
+    from .deid import model_name
+
+    eval_file = vault.path.parent.parent / "deid-eval.json"  # figures quoted in `releases`
+    eval_digest = (hashlib.sha256(eval_file.read_bytes()).hexdigest()
+                   if eval_file.exists() else "-")
+    parts = [vault.fingerprint(), policy.digest, code_version(), stamp.date().isoformat(),
+             model_name(), eval_digest]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

@@ -1,7 +1,10 @@
 """The vault: individual-level records, encrypted, in one DuckDB file.
 
 Clear columns are only `record_id, dataset, subject, key_id, created_at, expires_at,
-policy_version` (plus nonce and ciphertext). The ciphertext is AES-256-GCM under the
+policy_version, kind` (plus nonce and ciphertext). `kind` says whether an intake row is a
+message or another event ("message"/"event"; NULL in rows written before it existed), so
+that the aggregates need not decrypt messages and the transcript datasets need not decrypt
+anything else; the ciphertext's length already tells much the same. The ciphertext is AES-256-GCM under the
 subject's data key for that dataset, with associated data binding record id, dataset and
 subject: a ciphertext copied into another row does not decrypt.
 
@@ -27,6 +30,7 @@ from .crypto import open_sealed, seal
 from .keystore import KeyStore
 
 QUARANTINE_DATASET = "quarantine"
+VAULT_MEMORY_LIMIT = os.environ.get("MHPIPE_VAULT_MEMORY", "512MB")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -38,8 +42,11 @@ CREATE TABLE IF NOT EXISTS records (
     ciphertext     BLOB NOT NULL,
     created_at     TIMESTAMPTZ NOT NULL,
     expires_at     TIMESTAMPTZ NOT NULL,
-    policy_version VARCHAR NOT NULL
+    policy_version VARCHAR NOT NULL,
+    kind           VARCHAR
 );
+-- Vaults made before `kind` existed: the column is added, NULL meaning "not known".
+ALTER TABLE records ADD COLUMN IF NOT EXISTS kind VARCHAR;
 CREATE TABLE IF NOT EXISTS ingested_files (
     sha256      VARCHAR PRIMARY KEY,
     name        VARCHAR NOT NULL,
@@ -83,6 +90,7 @@ class NewRecord:
     subject: str
     payload: dict[str, Any]
     expires_at: datetime
+    kind: str | None = None  # "message" or "event" for intake rows
 
 
 @dataclass(frozen=True)
@@ -115,14 +123,14 @@ class Vault:
         while nobody writes (DuckDB allows many read-only processes or one writer)."""
         self.path = Path(path)
         self.keys = keys
+        # Never spill query data to temporary files: everything here is individual-level.
+        # A bounded buffer pool: DuckDB would otherwise cache the whole file as it is read.
+        config = {"temp_directory": "", "memory_limit": VAULT_MEMORY_LIMIT}
         if read_only:
-            self.con = duckdb.connect(str(self.path), read_only=True)
-            self.con.execute("SET temp_directory = ''")
+            self.con = duckdb.connect(str(self.path), read_only=True, config=config)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.con = duckdb.connect(str(self.path))
-        # Never spill query data to temporary files: everything here is individual-level.
-        self.con.execute("SET temp_directory = ''")
+        self.con = duckdb.connect(str(self.path), config=config)
         os.chmod(self.path, 0o600)
         self.con.execute(_SCHEMA)
 
@@ -236,23 +244,27 @@ class Vault:
 
     def read(self, dataset: str, batch_rows: int = 20_000,
              keep: Callable[[bytes], bool] | None = None,
-             subjects: set[str] | None = None) -> Iterator[tuple[str, str, dict]]:
+             subjects: set[str] | None = None,
+             skip_kind: str | None = None) -> Iterator[tuple[str, str, dict]]:
         """Decrypt a dataset in record-id order, a batch at a time (memory stays bounded):
         yields (record_id, subject, payload). Rows whose key was destroyed are skipped (they
         are unreadable by design). `keep` sees the plaintext before it is parsed (to skip
-        rows cheaply); `subjects` limits the read to those subjects."""
+        rows cheaply); `subjects` limits the read to those subjects; rows of `skip_kind` are
+        not even fetched."""
         last = ""
         deks: dict[str, bytes | None] = {}
         if subjects is not None:
             self.con.register("_read_subjects", pl.DataFrame(
                 {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
         where = " AND subject IN (SELECT subject FROM _read_subjects)" if subjects is not None else ""
+        if skip_kind is not None:
+            where += " AND kind IS DISTINCT FROM ?"
         try:
             while True:
                 batch = self.con.execute(
                     "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
                     f"WHERE dataset = ? AND record_id > ?{where} ORDER BY record_id LIMIT ?",
-                    [dataset, last, batch_rows],
+                    [dataset, last] + ([skip_kind] if skip_kind is not None else []) + [batch_rows],
                 ).fetchall()
                 if not batch:
                     return
@@ -270,10 +282,12 @@ class Vault:
             if subjects is not None:
                 self.con.unregister("_read_subjects")
 
-    def id_batches(self, dataset: str, subjects: set[str],
-                   batch_rows: int = 20_000) -> Iterator[list[tuple[str, str]]]:
-        """(record_id, subject) of a dataset's rows for these subjects, in batches: clear
-        columns only, nothing decrypted."""
+    def id_batches(self, dataset: str, subjects: set[str], batch_rows: int = 20_000,
+                   kind: str | None = None,
+                   expiring_after: datetime | None = None) -> Iterator[list[tuple[str, str]]]:
+        """(record_id, subject) of a dataset's rows for these subjects (of this `kind` or of
+        unknown kind; expiring after the given time), in batches: clear columns only,
+        nothing decrypted."""
         self.con.register("_id_subjects", pl.DataFrame(
             {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
         try:
@@ -281,8 +295,12 @@ class Vault:
             while True:
                 batch = self.con.execute(
                     "SELECT record_id, subject FROM records WHERE dataset = ? AND record_id > ? "
-                    "AND subject IN (SELECT subject FROM _id_subjects) ORDER BY record_id LIMIT ?",
-                    [dataset, last, batch_rows]).fetchall()
+                    "AND subject IN (SELECT subject FROM _id_subjects) "
+                    "AND (? IS NULL OR kind IS NULL OR kind = ?) "
+                    "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR expires_at > ?) "
+                    "ORDER BY record_id LIMIT ?",
+                    [dataset, last, kind, kind, expiring_after, expiring_after,
+                     batch_rows]).fetchall()
                 if not batch:
                     return
                 last = batch[-1][0]
@@ -481,7 +499,7 @@ _RECORD_SCHEMA = {
     "record_id": pl.String, "dataset": pl.String, "subject": pl.String, "key_id": pl.String,
     "nonce": pl.Binary, "ciphertext": pl.Binary,
     "created_at": pl.Datetime("us", "UTC"), "expires_at": pl.Datetime("us", "UTC"),
-    "policy_version": pl.String,
+    "policy_version": pl.String, "kind": pl.String,
 }
 
 _QUARANTINE_SCHEMA = {
@@ -505,7 +523,7 @@ def seal_records(keys: KeyStore, records: list[NewRecord], policy_version: str) 
         plaintext = json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
         nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
         rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
-                     r.expires_at, policy_version))
+                     r.expires_at, policy_version, r.kind))
     return pl.DataFrame(rows, schema=_RECORD_SCHEMA, orient="row")
 
 

@@ -162,3 +162,16 @@ def test_vault_export_is_private_audited_and_needs_the_key(tmp_path, monkeypatch
     shutil.move(data / "keys" / "master.key", tmp_path / "elsewhere.key")
     result = runner.invoke(app, args[:5] + [str(tmp_path / "other.jsonl")] + args[6:])
     assert result.exit_code == 1 and "no master key" in result.output
+
+
+def test_run_refuses_an_unknown_task_runner_or_a_dask_address_without_dask(tmp_path, sample_raw):
+    result = runner.invoke(app, ["run", "--raw", str(sample_raw), "--data", str(tmp_path),
+                                 "--task-runner", "spark"])
+    assert result.exit_code == 1 and "process, dask" in result.output
+    result = runner.invoke(app, ["run", "--raw", str(sample_raw), "--data", str(tmp_path),
+                                 "--dask-address", "tcp://127.0.0.1:8786"])
+    assert result.exit_code == 1 and "--task-runner dask" in result.output
+    assert not (tmp_path / "vault").exists()
+    help_text = runner.invoke(app, ["run", "--help"]).output
+    for option in ("--task-runner", "--workers", "--dask-address", "--no-progress"):
+        assert option in help_text

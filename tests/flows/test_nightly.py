@@ -127,3 +127,81 @@ def test_no_identifier_or_message_text_outside_ciphertext(harness, sample_raw, d
             blob = path.read_bytes()
             hits += [(path.name, v) for v in values if len(v) >= 8 and v.encode() in blob]
     assert hits == []
+
+
+def _vault_state(data: Path) -> tuple:
+    con = duckdb.connect(str(data / "vault" / "vault.duckdb"), read_only=True)
+    try:
+        per_dataset = con.execute(
+            "SELECT dataset, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall()
+        registry = con.execute(
+            "SELECT name, lines_read, loaded, duplicates, quarantined, excluded FROM ingested_files "
+            "ORDER BY name").fetchall()
+    finally:
+        con.close()
+    return per_dataset, registry
+
+
+def test_dask_local_cluster_gives_the_same_warehouse_as_the_local_pool(harness, sample_raw, tmp_path):
+    """Two-worker Dask LocalCluster (the `--dask-address` path) against the default local
+    process pool: identical warehouse tables, vault counts and line accounting; each Dask
+    worker built its de-identification engine exactly once."""
+    from distributed import Client, LocalCluster
+
+    from flows.nightly import nightly_batch
+    from flows.runners import make_runner
+    from pipeline.deid import engine_loads
+    from pipeline.publish import table_digest
+
+    local, dask = tmp_path / "local", tmp_path / "dask"
+    a = nightly_batch(str(sample_raw), str(local), str(POLICIES), NOW)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        flow = nightly_batch.with_options(
+            task_runner=make_runner("dask", dask_address=cluster.scheduler_address))
+        b = flow(str(sample_raw), str(dask), str(POLICIES), NOW)
+        loads = client.run(engine_loads)
+        ran = client.run(lambda: 1)
+    assert len(ran) == 2 and a["ingest"]["files"] > 2
+    assert sorted(loads.values()) == [1, 1]  # both workers staged partitions, one load each
+    assert b["ingest"] == a["ingest"]
+    assert b["tables"] == a["tables"]
+    assert table_digest(dask / "warehouse" / "research.duckdb") == \
+        table_digest(local / "warehouse" / "research.duckdb")
+    assert _vault_state(dask) == _vault_state(local)
+
+
+def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, sample_raw,
+                                                                      tmp_path, monkeypatch):
+    from flows.nightly import PartitionsFailed, nightly_batch
+    from pipeline import failpoints, stages
+    from pipeline.publish import table_digest
+
+    files = stages.new_files(sample_raw, tmp_path / "probe")
+    victim = files[len(files) // 2][0]
+    monkeypatch.setenv(failpoints.ENV, f"stage={victim}")
+    data = tmp_path / "data"
+    with pytest.raises(PartitionsFailed, match=victim.replace("/", ".")):
+        nightly_batch(str(sample_raw), str(data), str(POLICIES), NOW)
+    # The others were committed and published; the victim is not registered.
+    _, registry = _vault_state(data)
+    assert [r[0] for r in registry] == sorted(n for n, _ in files if n != victim)
+    first = audit_payloads(data)[-1]
+    assert first["ingest"]["files_failed"] == [{"file": victim, "error": "partition failed"}]
+    assert (data / "warehouse" / "research.duckdb").exists()
+
+    monkeypatch.delenv(failpoints.ENV)
+    again = nightly_batch(str(sample_raw), str(data), str(POLICIES), NOW)
+    assert again["ingest"]["files"] == 1 and again["ingest"]["files_failed"] == []
+    reference = tmp_path / "reference"
+    ref = nightly_batch(str(sample_raw), str(reference), str(POLICIES), NOW)
+    assert table_digest(data / "warehouse" / "research.duckdb") == \
+        table_digest(reference / "warehouse" / "research.duckdb")
+    assert again["ingest_all_time"] == ref["ingest_all_time"]
+
+
+def audit_payloads(data: Path) -> list[dict]:
+    from pipeline import audit
+
+    return [r["payload"] for r in audit.read(data / "audit" / "audit.jsonl")
+            if r["kind"] == "nightly-batch"]

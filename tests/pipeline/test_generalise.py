@@ -314,3 +314,14 @@ def test_all_null_column_of_null_dtype():
 def test_module_does_not_import_prefect():
     code = "import sys, pipeline.generalise; assert 'prefect' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 5), max_value=datetime(2100, 1, 1),
+                    timezones=st.just(timezone.utc)),
+       st.sampled_from(["hour", "day", "week", "month"]))
+@settings(max_examples=300, deadline=None)
+def test_coarsen_datetime_equals_the_column_version(when, unit):
+    from pipeline.generalise import coarsen_datetime, coarsen_timestamp
+
+    frame = pl.DataFrame({"t": [when]}, schema={"t": pl.Datetime("us", "UTC")})
+    assert coarsen_datetime(when, unit) == frame.select(coarsen_timestamp(pl.col("t"), unit)).item()

@@ -47,3 +47,28 @@ def test_crypto_shredding_makes_a_vault_backup_unreadable(tmp_path):
         assert backup.record_ids("qi") == {"r1", "r2"}
     raw = (tmp_path / "k.sqlite").read_bytes()
     assert b"alice" not in raw  # secure_delete overwrote the destroyed key's row
+
+
+def _make_keys(path: str, key: bytes, subjects: list[str]) -> dict[str, str]:
+    with KeyStore(__import__("pathlib").Path(path), LocalKeyProvider(key)) as ks:
+        ks.data_keys("intake", subjects)
+        return {s: ks.data_key("intake", s)[0] for s in subjects}
+
+
+def test_batch_key_creation_from_parallel_processes_agrees(tmp_path):
+    """Partitions are staged in several processes at once: keys created concurrently for the
+    same subjects end up one per subject, and every process sees the same one."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = new_key()
+    path = str(tmp_path / "k.sqlite")
+    KeyStore(tmp_path / "k.sqlite", LocalKeyProvider(key)).close()
+    subjects = [f"s{i}" for i in range(300)]
+    with ProcessPoolExecutor(4) as pool:
+        views = list(pool.map(_make_keys, [path] * 4, [key] * 4,
+                              [subjects, subjects[::-1], subjects[100:], subjects[:200]]))
+    with KeyStore(tmp_path / "k.sqlite", LocalKeyProvider(key)) as ks:
+        assert ks.count("intake") == 300
+        final = {s: ks.data_key("intake", s)[0] for s in subjects}
+    for view in views:
+        assert all(final[s] == k for s, k in view.items())

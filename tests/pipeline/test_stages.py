@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from pipeline import stages
 from pipeline.ingest import discover
@@ -173,3 +174,70 @@ def test_a_full_disk_stops_before_anything_is_written(tmp_path, sample_raw, monk
     with pytest.raises(stages.StorageError, match="MiB free"):
         stages.check_disk(more, data, names)
     assert stages.Layout(data).vault.read_bytes() == before
+
+
+def test_outputs_are_rebuilt_only_when_something_they_depend_on_changed(sample_raw, data_dir, tmp_path):
+    first = run_batch(sample_raw, data_dir)
+    assert first["skipped"] is False
+    again = stages.build_outputs(data_dir, POLICIES, "2026-11-27T09:00:00+00:00")
+    assert again["skipped"] is True and again["tables"] == first["tables"]
+    assert again["release_id"] == first["release_id"]
+    # Another day: ages and consent windows may move, so the outputs are rebuilt.
+    assert stages.build_outputs(data_dir, POLICIES, "2026-11-28T00:00:00+00:00")["skipped"] is False
+    # The vault changed (a new file): rebuilt.
+    more = tmp_path / "more"
+    generate(more, users=3, days=2, seed=77)
+    for name, sha in stages.new_files(more, data_dir):
+        stages.ingest_partition(more, name, sha, data_dir, POLICIES, "2026-11-28T00:00:00+00:00")
+    rebuilt = stages.build_outputs(data_dir, POLICIES, "2026-11-28T00:00:00+00:00")
+    assert rebuilt["skipped"] is False and rebuilt["subjects"] == first["subjects"] + 3
+    # The warehouse file removed by hand: rebuilt, even though nothing else changed.
+    release = stages.Layout(data_dir).warehouse / "research.duckdb"
+    release.unlink()
+    assert stages.build_outputs(data_dir, POLICIES, "2026-11-28T00:00:00+00:00")["skipped"] is False
+    assert release.exists()
+
+
+def test_outputs_read_messages_in_bounded_batches(sample_raw, data_dir, monkeypatch):
+    """The consent ledger never holds message rows, and the datasets sync decrypts only
+    messages it does not have yet: a second sync after a new build decrypts none."""
+    from pipeline import vault as vault_mod
+
+    run_batch(sample_raw, data_dir)
+    opened = []
+    real = vault_mod.open_sealed
+    monkeypatch.setattr(vault_mod, "open_sealed", lambda *a: opened.append(1) or real(*a))
+    with stages.open_stores(stages.Layout(data_dir)) as (_, vault):
+        frames = read_intake(vault, messages=False)
+        total = vault.datasets()[INTAKE_DATASET]
+    non_messages = sum(f.height for f in frames.values())
+    assert frames["message"].height == 0 and frames["session_started"].height > 0
+    assert len(opened) == non_messages < total  # message rows are not even decrypted
+    opened.clear()
+    out = stages.build_outputs(data_dir, POLICIES, "2026-11-29T00:00:00+00:00")
+    assert out["skipped"] is False and all(d["added"] == 0 for d in out["datasets"])
+    decrypted = len(opened)
+    # Beyond the ledger pass, only messages a dataset looked at and cannot hold are decrypted
+    # again: those of eligible people outside the sessions it keeps, or without text.
+    from pipeline.consent import allowed_subjects
+    from pipeline.analytics import latest_profile
+    from pipeline.datasets import eligible_subjects, transcript_datasets
+    from pipeline.policy import load_policy
+
+    policy = load_policy(POLICIES).policy
+    with stages.open_stores(stages.Layout(data_dir)) as (_, vault):
+        everything = read_intake(vault)
+        subjects = vault.subjects(INTAKE_DATASET)
+    when = stages.parse_now("2026-11-29T00:00:00+00:00")
+    births = latest_profile(everything["profile"]).select("subject", "birth_year").drop_nulls()
+    allowed = allowed_subjects(everything["consent"], births, subjects, policy, when)
+    msgs = everything["message"]
+    expected = 0
+    for ds in transcript_datasets(policy).values():
+        keep, sessions = eligible_subjects(everything, allowed, subjects, ds)
+        mine = msgs.filter(pl.col("subject").is_in(list(keep)))
+        rejected = mine.filter(pl.col("text").is_null() | (
+            ~pl.col("session_id").is_in(list(sessions)) if sessions is not None else pl.lit(False)))
+        expected += rejected.height
+    assert expected > 0
+    assert decrypted == non_messages + expected
