@@ -146,7 +146,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--work", type=Path, default=Path("/tmp/mhpipe-scale"))
     ap.add_argument("--out", type=Path, default=DOCS / "pipeline_scale")
+    ap.add_argument("--render", action="store_true",
+                    help="only redraw the markdown and chart from the saved JSON")
     args = ap.parse_args()
+    if args.render:
+        render(json.loads(args.out.with_suffix(".json").read_text()), args.out)
+        return
     rows = []
     for i, n in enumerate(int(x) for x in args.sizes.split(",")):
         base = args.work / f"n{n}"
@@ -180,12 +185,38 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    chart(rows, args.out.with_suffix(".png"))
+    render(result, args.out)
+
+
+def linear_fit(rows: list[dict]) -> dict:
+    """Least squares wall = a + b * messages: a is the fixed cost (start-up), 1/b the
+    marginal rate; r2 how well a straight line explains the times."""
+    xs = [r["messages"] for r in rows]
+    ys = [r["wall_s"] for r in rows]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    a = my - b * mx
+    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys))
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    return {"fixed_s": round(a, 1), "marginal_msgs_per_s": round(1 / b),
+            "r2": round(1 - ss_res / ss_tot, 5),
+            "max_residual_s": round(max(abs(y - (a + b * x)) for x, y in zip(xs, ys)), 1)}
+
+
+def render(result: dict, out: Path) -> None:
+    rows, again, c = result["runs"], result["no_new_files"], result["checks"]
+    last = rows[-1]
+    fit = linear_fit(rows) if len(rows) > 2 else None
+    chart(rows, out.with_suffix(".png"))
     lines = ["# Pipeline scale benchmark", "",
              f"`bench/pipeline_scale.py` on {result['machine']['cpus']} cores, "
-             f"{result['machine']['memory_gib']} GiB; default task runner (local process pool). "
+             f"{result['machine']['memory_gib']} GiB; default task runner (local process pool); "
+             "raw files of about 3,300 messages at every size (one file = one partition). "
              "Wall time is the whole `mhpipe run`, Prefect's temporary server included; "
-             "memory is the peak summed RSS of the process tree.", "",
+             "memory is the peak summed RSS of the process tree (CLI and flow, the worker pool, "
+             "Prefect's server), sampled every 0.2 s.", "",
              "| messages | lines | files | wall s | stage s | commit s | outputs s | other s "
              "| msg/s end to end | msg/s in stage | peak RSS MiB (tree) | peak RSS MiB (flow) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -196,17 +227,22 @@ def main() -> None:
                      f"{st['stage']} | {st['commit']} | {st['outputs']} | {other:.1f} | "
                      f"{r['msgs_per_s']:,} | {r['stage_msgs_per_s']:,} | {r['peak_rss_mib']:,} | "
                      f"{r['peak_rss_main_mib']:,} |")
-    c = result["checks"]
     lines += ["", f"A second run over the {last['messages']:,}-message data (no new files): "
-              f"{again['wall_s']} s wall, outputs skipped: {again['skipped_outputs']}.", "",
-              "| check | value |", "|---|---|",
+              f"{again['wall_s']} s wall, outputs skipped: {again['skipped_outputs']}.", ""]
+    if fit:
+        lines += [f"Straight-line fit of wall time against messages: {fit['fixed_s']} s fixed "
+                  f"(Prefect's server, worker start-up) + 1 s per {fit['marginal_msgs_per_s']:,} "
+                  f"messages; R² = {fit['r2']}, largest residual {fit['max_residual_s']} s.", ""]
+    lines += ["| check | value |", "|---|---|",
               f"| msg/s in stage, largest / smallest | {c['stage_rate_largest_vs_smallest']} |",
               f"| msg/s end to end, largest / smallest | {c['e2e_rate_largest_vs_smallest']} |",
               f"| peak RSS, largest / middle | {c['peak_rss_largest_vs_middle']} |",
-              f"| de-identification engine benchmark (msg/s) | {deid} |",
+              f"| peak RSS at the largest size (MiB) | {c['peak_rss_largest_mib']:,} |",
+              f"| de-identification engine benchmark (msg/s, docs/deid_throughput.json) | {c['deid_engine_msgs_per_s']} |",
               f"| end to end at the largest size / engine figure | {c['e2e_largest_vs_deid_engine']} |",
+              f"| run that finds nothing new (s) | {c['no_new_files_wall_s']} |",
               "", "![time and memory vs input size](pipeline_scale.png)", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -225,7 +225,7 @@ def read_intake(vault: Vault, messages: bool = True) -> dict[str, pl.DataFrame]:
         frame = (pl.concat(chunks[event_type]) if chunks[event_type]
                  else pl.DataFrame(schema=schemas[event_type]))
         chunks[event_type] = []
-        frames[event_type] = frame.with_columns(
+        frames[event_type] = frame.sort("record_id").with_columns(
             pl.col("occurred_at").str.to_datetime(
                 "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us"
             )

@@ -130,6 +130,9 @@ class Vault:
             self.con = duckdb.connect(str(self.path), read_only=True, config=config)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Checkpoint when the connection closes, not every 16 MB of WAL: a checkpoint writes
+        # the whole primary-key index again, which made many small commits cost O(n^2).
+        config["checkpoint_threshold"] = "1GB"
         self.con = duckdb.connect(str(self.path), config=config)
         os.chmod(self.path, 0o600)
         self.con.execute(_SCHEMA)
@@ -242,45 +245,50 @@ class Vault:
         ).fetchall()
         return {r[0] for r in rows}
 
+    def _stream(self, sql: str, params: list, batch_rows: int,
+                subjects: set[str] | None = None) -> Iterator[list[tuple]]:
+        """Rows of one query, a batch at a time, from one scan (no re-scan per batch). It
+        runs on its own cursor, so the caller may use the vault between batches; `subjects`
+        is visible to the query as the table `_subjects`."""
+        cur = self.con.cursor()
+        try:
+            if subjects is not None:
+                cur.register("_subjects", pl.DataFrame(
+                    {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
+            reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
+            for rb in reader:
+                cols = [c.to_pylist() for c in rb.columns]
+                yield list(zip(*cols))
+        finally:
+            cur.close()
+
     def read(self, dataset: str, batch_rows: int = 20_000,
              keep: Callable[[bytes], bool] | None = None,
              subjects: set[str] | None = None,
              skip_kind: str | None = None) -> Iterator[tuple[str, str, dict]]:
-        """Decrypt a dataset in record-id order, a batch at a time (memory stays bounded):
-        yields (record_id, subject, payload). Rows whose key was destroyed are skipped (they
-        are unreadable by design). `keep` sees the plaintext before it is parsed (to skip
-        rows cheaply); `subjects` limits the read to those subjects; rows of `skip_kind` are
-        not even fetched."""
-        last = ""
+        """Decrypt a dataset, a batch at a time (memory stays bounded): yields (record_id,
+        subject, payload), in no particular order. Rows whose key was destroyed are skipped
+        (they are unreadable by design). `keep` sees the plaintext before it is parsed (to
+        skip rows cheaply); `subjects` limits the read to those subjects; rows of
+        `skip_kind` are not even fetched."""
         deks: dict[str, bytes | None] = {}
-        if subjects is not None:
-            self.con.register("_read_subjects", pl.DataFrame(
-                {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
-        where = " AND subject IN (SELECT subject FROM _read_subjects)" if subjects is not None else ""
+        where = " AND subject IN (SELECT subject FROM _subjects)" if subjects is not None else ""
+        params: list = [dataset]
         if skip_kind is not None:
             where += " AND kind IS DISTINCT FROM ?"
-        try:
-            while True:
-                batch = self.con.execute(
-                    "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
-                    f"WHERE dataset = ? AND record_id > ?{where} ORDER BY record_id LIMIT ?",
-                    [dataset, last] + ([skip_kind] if skip_kind is not None else []) + [batch_rows],
-                ).fetchall()
-                if not batch:
-                    return
-                last = batch[-1][0]
-                for record_id, subject, key_id, nonce, ct in batch:
-                    if key_id not in deks:
-                        deks[key_id] = self.keys.key_by_id(key_id)
-                    dek = deks[key_id]
-                    if dek is None:
-                        continue
-                    plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
-                    if keep is None or keep(plain):
-                        yield record_id, subject, json.loads(plain)
-        finally:
-            if subjects is not None:
-                self.con.unregister("_read_subjects")
+            params.append(skip_kind)
+        sql = ("SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
+               f"WHERE dataset = ?{where}")
+        for batch in self._stream(sql, params, batch_rows, subjects):
+            for record_id, subject, key_id, nonce, ct in batch:
+                if key_id not in deks:
+                    deks[key_id] = self.keys.key_by_id(key_id)
+                dek = deks[key_id]
+                if dek is None:
+                    continue
+                plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
+                if keep is None or keep(plain):
+                    yield record_id, subject, json.loads(plain)
 
     def id_batches(self, dataset: str, subjects: set[str], batch_rows: int = 20_000,
                    kind: str | None = None,
@@ -288,25 +296,12 @@ class Vault:
         """(record_id, subject) of a dataset's rows for these subjects (of this `kind` or of
         unknown kind; expiring after the given time), in batches: clear columns only,
         nothing decrypted."""
-        self.con.register("_id_subjects", pl.DataFrame(
-            {"subject": sorted(subjects)}, schema={"subject": pl.String}).to_arrow())
-        try:
-            last = ""
-            while True:
-                batch = self.con.execute(
-                    "SELECT record_id, subject FROM records WHERE dataset = ? AND record_id > ? "
-                    "AND subject IN (SELECT subject FROM _id_subjects) "
-                    "AND (? IS NULL OR kind IS NULL OR kind = ?) "
-                    "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR expires_at > ?) "
-                    "ORDER BY record_id LIMIT ?",
-                    [dataset, last, kind, kind, expiring_after, expiring_after,
-                     batch_rows]).fetchall()
-                if not batch:
-                    return
-                last = batch[-1][0]
-                yield batch
-        finally:
-            self.con.unregister("_id_subjects")
+        sql = ("SELECT record_id, subject FROM records WHERE dataset = ? "
+               "AND subject IN (SELECT subject FROM _subjects) "
+               "AND (? IS NULL OR kind IS NULL OR kind = ?) "
+               "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR expires_at > ?)")
+        yield from self._stream(sql, [dataset, kind, kind, expiring_after, expiring_after],
+                                batch_rows, subjects)
 
     def read_ids(self, dataset: str, record_ids: list[str]) -> Iterator[tuple[str, str, dict]]:
         """Decrypt these rows of a dataset (those still readable)."""

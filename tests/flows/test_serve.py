@@ -116,3 +116,13 @@ def test_prefect_yaml_declares_the_same_deployments_as_serve():
         assert set(d["parameters"]) == required
         seen[flow.name] = d
     assert set(seen) == set(SCHEDULES)
+
+
+def test_make_serve_and_make_trigger_run_the_commands_tested_above():
+    """`make serve` / `make trigger` (documented in the README) are the commands the serve
+    test runs: checked on make's dry-run output."""
+    dry = subprocess.run(["make", "-n", "serve", "trigger", "PORT=4321"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "-m flows.serve --raw data/raw --data data --policies policies --port 4321" in dry
+    assert ("PREFECT_API_URL=http://127.0.0.1:4321/api .venv/bin/prefect deployment run "
+            f"nightly-batch/{DEPLOYMENT} --watch") in dry
