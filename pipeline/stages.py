@@ -178,6 +178,12 @@ def commit_partition(data: Path, sha256: str) -> dict[str, Any]:
         return partition.commit(vault, Path(data), sha256)
 
 
+# Checkpoint the vault after this much write-ahead log: often enough to bound the memory
+# DuckDB holds for uncheckpointed changes, rarely enough that rewriting the primary-key
+# index at each checkpoint does not make committing many partitions quadratic.
+CHECKPOINT_WAL_BYTES = 128 * 2**20
+
+
 def commit_partitions(data: Path, shas: list[str],
                       each: Callable[[dict[str, Any]], None] | None = None
                       ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -195,6 +201,7 @@ def commit_partitions(data: Path, shas: list[str],
                 continue
             try:
                 done.append(partition.commit(vault, Path(data), sha))
+                vault.checkpoint_if_over(CHECKPOINT_WAL_BYTES)
             except Exception as exc:  # noqa: BLE001 - reported by type, never by message
                 failed.append({"sha256": sha, "error": f"commit failed ({type(exc).__name__})"})
                 continue

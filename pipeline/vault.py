@@ -200,6 +200,14 @@ class Vault:
             outcome, seal_records(self.keys, records, policy_version),
             seal_quarantine(self.keys, outcome.sha256, outcome.name, quarantined))
 
+    def checkpoint_if_over(self, wal_bytes: int) -> bool:
+        """CHECKPOINT when the write-ahead log has grown past `wal_bytes`."""
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists() and wal.stat().st_size > wal_bytes:
+            self.con.execute("CHECKPOINT")
+            return True
+        return False
+
     def commit_sealed(self, outcome: FileOutcome, records: pl.DataFrame,
                       quarantine: pl.DataFrame) -> FileOutcome:
         """Commit one partition's sealed rows and its ingest note in one transaction.
@@ -228,7 +236,10 @@ class Vault:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the transaction was already aborted: keep the original error
             raise
         return outcome
 
