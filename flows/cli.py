@@ -160,6 +160,8 @@ def print_summary(s: dict) -> None:
         t.add_row(f"dataset {d['dataset']}",
                   f"+{d['added']} records, {d['erased_subjects']} subjects erased")
     t.add_row("retention deleted", ", ".join(f"{k} {v}" for k, v in s["retention_deleted"].items()) or "0")
+    if s.get("skipped"):
+        t.add_row("outputs", "nothing they depend on changed: not rebuilt")
     t.add_row("warehouse", ("new release: " if s["warehouse_changed"] else "unchanged: ")
               + ", ".join(s["tables"]))
     t.add_row("stage times (s)", ", ".join(f"{k} {v}" for k, v in s["timings_s"].items()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -175,3 +177,28 @@ def test_run_refuses_an_unknown_task_runner_or_a_dask_address_without_dask(tmp_p
     help_text = runner.invoke(app, ["run", "--help"]).output
     for option in ("--task-runner", "--workers", "--dask-address", "--no-progress"):
         assert option in help_text
+
+
+@pytest.mark.flow
+def test_run_on_a_temporary_dask_cluster_matches_the_library_path(tmp_path, sample_raw):
+    """`mhpipe run --task-runner dask --workers 2` (a temporary LocalCluster, started and
+    stopped by prefect-dask) publishes the same tables as the stage functions run in order."""
+    import json
+
+    from pipeline.publish import table_digest
+    from tests.conftest import NOW
+    from tests.synthetic import run_batch
+
+    data = tmp_path / "dask"
+    result = runner.invoke(app, ["run", "--raw", str(sample_raw), "--data", str(data),
+                                 "--policies", str(POLICIES), "--now", NOW, "--task-runner",
+                                 "dask", "--workers", "2", "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output[-2000:]
+    text = result.stdout
+    summary, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+    assert summary["ingest"]["balanced"] and summary["ingest"]["files_failed"] == []
+    reference = tmp_path / "library"
+    ref = run_batch(sample_raw, reference)
+    assert summary["ingest"]["loaded"] == ref["ingest"]["loaded"]
+    assert table_digest(data / "warehouse" / "research.duckdb") == \
+        table_digest(reference / "warehouse" / "research.duckdb")
