@@ -151,17 +151,8 @@ class Vault:
         return {r[0] for r in self.con.execute("SELECT sha256 FROM ingested_files").fetchall()}
 
     def existing_ids(self, record_ids: list[str]) -> set[str]:
-        if not record_ids:
-            return set()
-        ids = pl.DataFrame({"record_id": record_ids}).to_arrow()
-        self.con.register("_probe", ids)
-        try:
-            rows = self.con.execute(
-                "SELECT r.record_id FROM records r JOIN _probe USING (record_id)"
-            ).fetchall()
-        finally:
-            self.con.unregister("_probe")
-        return {r[0] for r in rows}
+        return {r[0] for r in self._with_ids(
+            record_ids, "SELECT r.record_id FROM records r JOIN _probe USING (record_id)", [])}
 
     # -- writes -----------------------------------------------------------------------
     def _insert_records(self, frame: pl.DataFrame) -> int:
@@ -282,7 +273,6 @@ class Vault:
         (they are unreadable by design). `keep` sees the plaintext before it is parsed (to
         skip rows cheaply); `subjects` limits the read to those subjects; rows of
         `skip_kind` are not even fetched."""
-        deks: dict[str, bytes | None] = {}
         where = " AND subject IN (SELECT subject FROM _subjects)" if subjects is not None else ""
         params: list = [dataset]
         if skip_kind is not None:
@@ -290,16 +280,23 @@ class Vault:
             params.append(skip_kind)
         sql = ("SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
                f"WHERE dataset = ?{where}")
+        deks: dict[str, bytes | None] = {}
         for batch in self._stream(sql, params, batch_rows, subjects):
-            for record_id, subject, key_id, nonce, ct in batch:
-                if key_id not in deks:
-                    deks[key_id] = self.keys.key_by_id(key_id)
-                dek = deks[key_id]
-                if dek is None:
-                    continue
-                plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
-                if keep is None or keep(plain):
-                    yield record_id, subject, json.loads(plain)
+            yield from self._open_rows(dataset, batch, deks, keep)
+
+    def _open_rows(self, dataset: str, rows: list[tuple], deks: dict[str, bytes | None],
+                   keep: Callable[[bytes], bool] | None = None) -> Iterator[tuple[str, str, dict]]:
+        """Decrypt (record_id, subject, key_id, nonce, ciphertext) rows; `deks` caches keys
+        by id (None: destroyed, the row is skipped)."""
+        for record_id, subject, key_id, nonce, ct in rows:
+            if key_id not in deks:
+                deks[key_id] = self.keys.key_by_id(key_id)
+            dek = deks[key_id]
+            if dek is None:
+                continue
+            plain = open_sealed(dek, nonce, ct, record_aad(record_id, dataset, subject))
+            if keep is None or keep(plain):
+                yield record_id, subject, json.loads(plain)
 
     def id_batches(self, dataset: str, subjects: set[str], batch_rows: int = 20_000,
                    kind: str | None = None,
@@ -316,37 +313,27 @@ class Vault:
 
     def read_ids(self, dataset: str, record_ids: list[str]) -> Iterator[tuple[str, str, dict]]:
         """Decrypt these rows of a dataset (those still readable)."""
-        if not record_ids:
-            return
-        self.con.register("_want", pl.DataFrame({"record_id": record_ids}).to_arrow())
-        try:
-            rows = self.con.execute(
-                "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
-                "JOIN _want USING (record_id) WHERE dataset = ? ORDER BY record_id",
-                [dataset]).fetchall()
-        finally:
-            self.con.unregister("_want")
-        deks: dict[str, bytes | None] = {}
-        for record_id, subject, key_id, nonce, ct in rows:
-            if key_id not in deks:
-                deks[key_id] = self.keys.key_by_id(key_id)
-            if deks[key_id] is not None:
-                plain = open_sealed(deks[key_id], nonce, ct, record_aad(record_id, dataset, subject))
-                yield record_id, subject, json.loads(plain)
+        rows = self._with_ids(
+            record_ids, "SELECT record_id, subject, key_id, nonce, ciphertext FROM records "
+            "JOIN _probe USING (record_id) WHERE dataset = ? ORDER BY record_id", [dataset])
+        yield from self._open_rows(dataset, rows, {})
 
     def missing_ids(self, dataset: str, record_ids: list[str]) -> set[str]:
         """Which of these record ids `dataset` does not hold."""
+        return {r[0] for r in self._with_ids(
+            record_ids, "SELECT p.record_id FROM _probe p ANTI JOIN "
+            "(SELECT record_id FROM records WHERE dataset = ?) r USING (record_id)", [dataset])}
+
+    def _with_ids(self, record_ids: list[str], sql: str, params: list) -> list[tuple]:
+        """Run `sql` with `record_ids` visible as the table `_probe(record_id)`."""
         if not record_ids:
-            return set()
-        self.con.register("_probe", pl.DataFrame({"record_id": record_ids}).to_arrow())
+            return []
+        self.con.register("_probe", pl.DataFrame(
+            {"record_id": record_ids}, schema={"record_id": pl.String}).to_arrow())
         try:
-            rows = self.con.execute(
-                "SELECT p.record_id FROM _probe p ANTI JOIN "
-                "(SELECT record_id FROM records WHERE dataset = ?) r USING (record_id)",
-                [dataset]).fetchall()
+            return self.con.execute(sql, params).fetchall()
         finally:
             self.con.unregister("_probe")
-        return {r[0] for r in rows}
 
     def fingerprint(self) -> str:
         """A digest of the vault's state (rows per dataset and their newest write, files,
