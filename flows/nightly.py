@@ -144,11 +144,13 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) ->
     policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
         summary = _nightly(raw, data, policies, now, policy, log)
-    failed = summary["ingest"]["files_failed"]
-    if any(f.get("error", "").startswith(("partition failed", "commit failed")) for f in failed):
+    # Unreadable files (corrupt gzip) are recorded and done with; failed partitions are not.
+    failed = [f for f in summary["ingest"]["files_failed"]
+              if f["error"].startswith(("partition failed", "commit failed"))]
+    if failed:
         raise PartitionsFailed(
             f"{len(failed)} partition(s) failed and will be retried next run: "
-            + ", ".join(f["file"] for f in failed[:10]))
+            + ", ".join(f["file"] for f in failed[:10]) + (", ..." if len(failed) > 10 else ""))
     return summary
 
 
