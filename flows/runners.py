@@ -23,15 +23,11 @@ IN_POOL = "pool"      # the partition runs in the local pool of worker processes
 IN_TASK = "in-task"   # the partition runs where the task runs (a Dask worker)
 
 
-def default_workers() -> int:
-    from pipeline.deid import default_workers as n
-
-    return n()
-
-
 def make_runner(kind: str = "process", workers: int | None = None,
                 dask_address: str | None = None) -> Any:
     """A Prefect task runner of this kind (see the module docstring)."""
+    from pipeline.deid import default_workers
+
     workers = workers or default_workers()
     if kind == "process":
         from prefect.task_runners import ThreadPoolTaskRunner

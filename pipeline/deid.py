@@ -196,13 +196,6 @@ _pool_state: dict[str, object] = {}
 _pool_lock = threading.RLock()  # partitions are submitted from several threads
 
 
-def warm_worker(model: str | None = None) -> None:
-    """Initializer for a worker process that will de-identify partitions: analyse in this
-    process (no nested pool) and load the model and recognizers now, once."""
-    os.environ["MHPIPE_DEID_WORKERS"] = "1"
-    get_engine(model or model_name())
-
-
 def _init_worker(model: str) -> None:
     get_engine(model)  # each worker loads the model and recognizers once
 

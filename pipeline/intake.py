@@ -77,24 +77,6 @@ class Prepared:
     commit: bool  # False when the file vanished while being read: it is not recorded
 
 
-def ingest_file(
-    parsed: ParsedFile,
-    vault: Vault,
-    keys: KeyStore,
-    analyze: Analyzer,
-    policy: LoadedPolicy,
-    now: datetime,
-) -> IntakeResult:
-    """De-identify, encrypt and commit one file (all or nothing)."""
-    prep = prepare_file(parsed, vault, keys, analyze, policy, now)
-    if prep.commit:
-        failpoints.hit("ingest-before-commit")
-        prep.result.outcome = vault.commit_file(prep.result.outcome, prep.records,
-                                                parsed.quarantined, policy.version)
-        failpoints.hit("ingest-after-commit")
-    return prep.result
-
-
 def prepare_file(
     parsed: ParsedFile,
     vault: Vault,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -64,17 +65,12 @@ def stage(raw: Path, name: str, sha256: str, data: Path, policies: Path,
         return done["summary"]  # staged by a run that was stopped before committing it
     failpoints.hit("stage", name)
     parsed = parse_file(RawFile(Path(raw) / name, name, sha256))
-    from .stages import key_provider
-    from .keystore import KeyStore
-
-    with KeyStore(layout.keystore, key_provider(layout)) as keys, \
-            Vault(layout.vault, keys, read_only=True) as vault:
+    # The vault is only read; data keys for new subjects go to the key store.
+    with open_stores(layout, read_only=True) as (keys, vault):
         prep = prepare_file(parsed, vault, keys, analyze, policy, parse_now(now))
         records = seal_records(keys, prep.records, policy.version)
         quarantine = seal_quarantine(keys, sha256, name, parsed.quarantined)
     o = prep.result.outcome
-    from collections import Counter
-
     rules = Counter(f"{q.field}: {q.rule}" for q in parsed.quarantined)
     summary = {
         "file": name, "sha256": sha256, "lines_read": o.lines_read, "loaded": o.loaded,
@@ -104,8 +100,7 @@ def _still_valid(layout, folder: Path) -> bool:
     """A partition staged by an earlier, interrupted run may be committed as it is only if
     every data key it was sealed under still exists (retention may have shredded some since)
     and none of its subjects has been erased since."""
-    from .keystore import KeyStore
-    from .stages import key_provider
+    from .stages import open_stores
 
     try:
         records = pl.read_parquet(folder / "records.parquet", columns=["subject", "key_id"])
@@ -113,8 +108,7 @@ def _still_valid(layout, folder: Path) -> bool:
     except (OSError, pl.exceptions.PolarsError):
         return False
     key_ids = set(records["key_id"].to_list()) | set(quarantine["key_id"].to_list())
-    with KeyStore(layout.keystore, key_provider(layout)) as keys, \
-            Vault(layout.vault, keys, read_only=True) as vault:
+    with open_stores(layout, read_only=True) as (keys, vault):
         if not keys.has_keys(key_ids):
             return False
         return not (set(records["subject"].to_list()) & vault.erased_subjects())

@@ -24,8 +24,8 @@ from .consent import allowed_subjects
 from .crypto import load_master_key
 from .datasets import sync_datasets
 from .deid import analyze_texts
-from .ingest import RawFile, discover, parse_file
-from .intake import INTAKE_DATASET, ingest_file, read_intake
+from .ingest import discover
+from .intake import INTAKE_DATASET, read_intake
 from .keystore import KeyStore
 from .policy import LoadedPolicy, load_policy
 from .publish import publish

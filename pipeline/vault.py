@@ -179,18 +179,6 @@ class Vault:
             self.con.execute("ROLLBACK")
             raise
 
-    def commit_file(
-        self,
-        outcome: FileOutcome,
-        records: list[NewRecord],
-        quarantined: list[QuarantineLine],
-        policy_version: str,
-    ) -> FileOutcome:
-        """Records, quarantined lines and the ingest note of one file, all or nothing."""
-        return self.commit_sealed(
-            outcome, seal_records(self.keys, records, policy_version),
-            seal_quarantine(self.keys, outcome.sha256, outcome.name, quarantined))
-
     def checkpoint_if_over(self, wal_bytes: int) -> bool:
         """CHECKPOINT when the write-ahead log has grown past `wal_bytes`."""
         wal = self.path.with_name(self.path.name + ".wal")

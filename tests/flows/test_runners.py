@@ -31,10 +31,10 @@ def test_unknown_runner_is_refused():
         make_runner("spark")
 
 
-def test_progress_shows_partitions_messages_rate_and_eta(io=None):
-    import io as _io
+def test_progress_shows_partitions_messages_rate_and_eta():
+    import io
 
-    console = Console(file=_io.StringIO(), force_terminal=True, width=200)
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
     with RunProgress(console) as bar:
         bar.update({"phase": "stage", "done": 3, "total": 10, "bytes_done": 300,
                     "bytes_total": 1000, "messages": 4500, "file": "2026-09-01/part-0001.jsonl.gz"})

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from pipeline.crypto import LocalKeyProvider, new_key
 from pipeline.deid import analyze_texts
 from pipeline.ingest import RawFile, parse_file, sha256_file
-from pipeline.intake import ingest_file, read_intake
+from pipeline.intake import prepare_file, read_intake
 from pipeline.keystore import KeyStore
 from pipeline.policy import load_policy
-from pipeline.vault import Vault
+from pipeline.vault import Vault, seal_quarantine, seal_records
 from tests.conftest import POLICIES
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
@@ -33,8 +33,12 @@ def _ingest(tmp_path, locale):
     policy = load_policy(POLICIES)
     with KeyStore(tmp_path / "k.sqlite", LocalKeyProvider(new_key())) as keys, \
             Vault(tmp_path / f"{locale}.duckdb", keys) as vault:
-        result = ingest_file(parse_file(RawFile(path, path.name, sha256_file(path))), vault, keys,
-                             analyze_texts, policy, NOW)
+        parsed = parse_file(RawFile(path, path.name, sha256_file(path)))
+        prep = prepare_file(parsed, vault, keys, analyze_texts, policy, NOW)
+        vault.commit_sealed(prep.result.outcome, seal_records(keys, prep.records, policy.version),
+                            seal_quarantine(keys, parsed.raw.sha256, parsed.raw.name,
+                                            parsed.quarantined))
+        result = prep.result
         frames = read_intake(vault)
         raw_vault = (tmp_path / f"{locale}.duckdb").read_bytes()
     return result, frames["message"].row(0, named=True), raw_vault

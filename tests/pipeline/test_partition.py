@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import duckdb
 import polars as pl
 import pytest
@@ -135,7 +133,7 @@ def test_the_sequential_path_equals_stage_then_commit(sample_raw, tmp_path):
 
 def test_a_partition_that_fails_to_commit_stays_staged_and_does_not_stop_the_rest(sample_raw, staged):
     data, files = staged
-    (n1, s1), (n2, s2) = files[0], files[1]
+    (_, s1), (_, s2) = files[0], files[1]
     for name, sha in files[:2]:
         stages.stage_partition(sample_raw, name, sha, data, POLICIES, NOW, 1)
     (partition.staging_root(data) / s1 / "records.parquet").write_bytes(b"not parquet")
