@@ -47,11 +47,25 @@ out = Console()
 RAW = typer.Option(Path("data/raw"), "--raw", help="Raw root: *.jsonl / *.jsonl.gz files under it.")
 DATA = typer.Option(Path("data"), "--data", help="Data folder: vault, keys, warehouse, audit, Prefect home.")
 POLICIES = typer.Option(Path("policies"), "--policies", help="Folder of policy YAML files.")
+PUBLISH = typer.Option(
+    None, "--publish", envvar="MHPIPE_PUBLISH_DIR", show_default=False,
+    help="Folder of the published research releases, which researchers read (outside the "
+         "private data folder). Default: '<data folder>-published' next to the data folder.")
 
 
 def _fail(message: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def _layout(data: Path, publish: Optional[Path] = None):
+    """The data folder's layout; a publish folder inside the data folder stops here."""
+    from pipeline.stages import Layout, LayoutError
+
+    try:
+        return Layout(data, publish)
+    except LayoutError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -77,6 +91,7 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress",
                                   help="Show a progress display while partitions run."),
+    publish: Optional[Path] = PUBLISH,
 ) -> None:
     """Run the nightly batch once: ingest new files (one partition each, in parallel), apply
     consent, de-identify, encrypt, enforce retention, publish the research warehouse and
@@ -92,6 +107,7 @@ def run(
         _fail(f"--task-runner must be one of {', '.join(RUNNERS)}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
+    _layout(data, publish)
     from . import env
 
     env.configure(data)
@@ -109,7 +125,8 @@ def run(
     try:
         with RunProgress(console, enabled=progress and not json_out) as bar:
             nightly.progress_hook = bar.update
-            summary = flow(str(raw), str(data.resolve()), str(policies.resolve()), now)
+            summary = flow(str(raw), str(data.resolve()), str(policies.resolve()), now,
+                           str(publish.resolve()) if publish else None)
     except nightly.PartitionsFailed as exc:
         failed = str(exc)
         summary = _last_summary(data)
@@ -273,51 +290,67 @@ def deid_eval(
 def query(
     sql: str = typer.Argument(..., help="SQL to run against the research warehouse (read-only)."),
     data: Path = DATA,
-    release: Optional[str] = typer.Option(None, help="A numbered release (default: the current one)."),
+    publish: Optional[Path] = PUBLISH,
+    release: Optional[str] = typer.Option(None, help="A numbered release, e.g. 0003 (default: the current one)."),
 ) -> None:
-    """Query the research warehouse read-only and print the result as a table.
+    """Query a research release in the researcher sandbox and print the result as a table.
+
+    The release is opened read-only with file access, ATTACH, COPY/EXPORT and extensions off
+    and DuckDB's settings locked. Researchers need only the publish folder (--publish).
     Example: mhpipe query "SELECT * FROM data_dictionary" """
     import duckdb
 
-    from pipeline.stages import Layout
+    from pipeline.warehouse.sandbox import SandboxError, connect
 
-    path = Layout(data).warehouse / (f"research-{release}.duckdb" if release else "research.duckdb")
-    if not path.exists():
-        _fail(f"no research warehouse at {path}: run the nightly batch first")
-    con = duckdb.connect(str(path), read_only=True)
+    os.environ.pop("MHPIPE_MASTER_KEY", None)  # nothing in this process needs the key
+    path = _release_path(data, publish, release)
+    try:
+        con = connect(path)
+    except SandboxError as exc:
+        _fail(f"{exc}: run the nightly batch first, or give the publish folder (--publish)")
     try:
         cur = con.execute(sql)
         names = [d[0] for d in cur.description or []]
         rows = cur.fetchall()
     except duckdb.Error as exc:
-        _fail(f"query failed: {exc}")
+        _fail(f"query refused or failed: {exc}")
     finally:
         con.close()
     t = Table(*names)
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*["NULL" if v is None else str(v) for v in r])
     out.print(t)
+
+
+def _release_path(data: Path, publish: Optional[Path], release: Optional[str]) -> Path:
+    import re
+
+    if release is not None and not re.fullmatch(r"\d{1,6}", release):
+        _fail("--release takes a release number, e.g. 0003")
+    folder = publish if publish is not None else _layout(data).warehouse
+    return folder / (f"research-{int(release):04d}.duckdb" if release else "research.duckdb")
 
 
 @app.command()
 def report(
     data: Path = DATA,
-    out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file (default: data/reports/release-<id>.html)."),
+    publish: Optional[Path] = PUBLISH,
+    out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file (default: ./research-report-<release id>.html)."),
 ) -> None:
     """Write a self-contained HTML report of the current release: charts of outcome rates with
-    intervals by group, escalation times, consent coverage, and a Limitations section."""
-    import duckdb
+    intervals by group, escalation times, consent coverage, and a Limitations section. Reads
+    the release in the researcher sandbox; needs only the publish folder."""
+    from pipeline.warehouse.report import render
+    from pipeline.warehouse.sandbox import SandboxError, connect
 
-    from pipeline.report import render
-    from pipeline.stages import Layout
-
-    path = Layout(data).warehouse / "research.duckdb"
-    if not path.exists():
-        _fail(f"no research warehouse at {path}: run the nightly batch first")
-    con = duckdb.connect(str(path), read_only=True)
-    release_id = con.execute("SELECT release_id FROM releases").fetchone()[0]
+    path = _release_path(data, publish, None)
+    try:
+        con = connect(path)
+    except SandboxError as exc:
+        _fail(f"{exc}: run the nightly batch first, or give the publish folder (--publish)")
+    release_id = con.execute("SELECT release_id FROM releases").fetchall()[0][0]
     con.close()
-    target = out_file or data / "reports" / f"release-{release_id}.html"
+    target = out_file or Path(f"research-report-{release_id}.html")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(path), encoding="utf-8")
     out.print(f"wrote {target}")
@@ -461,6 +494,7 @@ def erase(
     user_id: str = typer.Option(..., "--user-id", help="The platform's user id; '-' reads it from standard input (keeps it out of shell history)."),
     data: Path = DATA,
     policies: Path = POLICIES,
+    publish: Optional[Path] = PUBLISH,
 ) -> None:
     """Erase one person (all purposes): vault rows deleted and data keys destroyed in every
     dataset, quarantined lines deleted, future events excluded, research tables rebuilt.
@@ -475,7 +509,7 @@ def erase(
     if not user_id:
         _fail("no user id given")
     lp = _load_or_fail(policies)
-    layout = stages.Layout(data)
+    layout = _layout(data, publish)
     if not layout.vault.exists():
         _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
@@ -486,10 +520,11 @@ def erase(
             with stages.open_stores(layout) as (keys, vault):
                 receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
             receipt["staged_partitions_discarded"] = discarded
-            outputs = stages.build_outputs(data, policies)
+            outputs = stages.build_outputs(data, policies, publish_dir=publish)
     except (CryptoError, LockError) as exc:
         _fail(str(exc))
     receipt["warehouse_rebuilt"] = True
+    receipt["retained_releases_deleted"] = outputs.get("retained_releases_deleted", 0)
     receipt["tables"] = outputs["tables"]
     receipt["audit_hash"] = stages.write_audit(data, "erasure", receipt)
     out.print_json(json.dumps(receipt))

@@ -111,16 +111,20 @@ def retention(data: str, policies: str, now: str | None) -> dict[str, int]:
 
 
 @task(name="build-outputs", **_SAFE)
-def build_outputs(data: str, policies: str, now: str | None) -> dict[str, Any]:
-    return stages.build_outputs(Path(data), Path(policies), now)
+def build_outputs(data: str, policies: str, now: str | None, publish: str | None) -> dict[str, Any]:
+    return stages.build_outputs(Path(data), Path(policies), now,
+                                Path(publish) if publish else None)
 
 
 @task(name="release-artifact", **_SAFE)
-def release_artifact(data: str) -> None:
+def release_artifact(data: str, publish: str | None) -> None:
     """Headline figures of the release as a Prefect markdown artifact (aggregates only)."""
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(key="research-release", markdown=stages.headline_markdown(Path(data)),
+    from pipeline.warehouse.report import headline_markdown
+
+    release = stages.Layout(Path(data), Path(publish) if publish else None).release
+    create_markdown_artifact(key="research-release", markdown=headline_markdown(release),
                              description="Disclosure-controlled headline figures")
 
 
@@ -136,14 +140,17 @@ class PartitionsFailed(Exception):
 
 @flow(name="nightly-batch", persist_result=False, log_prints=False,
       task_runner=make_runner("process"))
-def nightly_batch(raw: str, data: str, policies: str, now: str | None = None) -> dict[str, Any]:
+def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
+                  publish: str | None = None) -> dict[str, Any]:
     """Ingest new raw files (one partition each, in parallel), refresh consented datasets,
-    enforce retention, publish the research warehouse, audit."""
+    enforce retention, publish the research warehouse (to `publish`, default `<data>-published/`
+    next to the data folder), audit."""
     env.configure(data)  # served or worker-run flows: private files, local caches
     log = get_run_logger()
+    stages.Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
     policy = check_policy(policies)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
-        summary = _nightly(raw, data, policies, now, policy, log)
+        summary = _nightly(raw, data, policies, now, policy, log, publish)
     # Unreadable files (corrupt gzip) are recorded and done with; failed partitions are not.
     failed = [f for f in summary["ingest"]["files_failed"]
               if f["error"].startswith(("partition failed", "commit failed"))]
@@ -197,7 +204,8 @@ def _size(raw: str, name: str) -> int:
         return 0
 
 
-def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[str, Any], log) -> dict[str, Any]:
+def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[str, Any], log,
+             publish: str | None = None) -> dict[str, Any]:
     timer = stages.Timer()
     with timer.stage("keys"):
         check_keys(data)
@@ -221,9 +229,9 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
     ingest_summary = stages.summarise_ingest(parts)
     ingest_summary["files_failed"] += failed
     with timer.stage("outputs"):
-        outputs = build_outputs(data, policies, now)
+        outputs = build_outputs(data, policies, now, publish)
         if not outputs.get("skipped"):
-            release_artifact(data)
+            release_artifact(data, publish)
     summary = {
         "policy_version": policy["version"],
         "policy_digest": policy["digest"],

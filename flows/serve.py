@@ -47,7 +47,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> N
     raise SystemExit(f"the Prefect server did not answer at {url} within {timeout:.0f} s")
 
 
-def deployments(raw: Path, data: Path, policies: Path, timezone: str) -> list:
+def deployments(raw: Path, data: Path, policies: Path, timezone: str,
+                publish: Path | None = None) -> list:
     """The two deployments, with their cron schedules and path parameters."""
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
@@ -59,7 +60,8 @@ def deployments(raw: Path, data: Path, policies: Path, timezone: str) -> list:
     return [
         nightly_batch.to_deployment(
             name=DEPLOYMENT, schedules=[Cron(SCHEDULES["nightly-batch"], timezone=timezone)],
-            parameters={"raw": str(raw), "data": str(data), "policies": str(policies)},
+            parameters={"raw": str(raw), "data": str(data), "policies": str(policies),
+                        **({"publish": str(publish)} if publish else {})},
             description="Ingest new raw files, consent, de-identify, encrypt, publish.", **common),
         retention_sweep.to_deployment(
             name=DEPLOYMENT, schedules=[Cron(SCHEDULES["retention-sweep"], timezone=timezone)],
@@ -73,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--raw", type=Path, default=Path("data/raw"))
     ap.add_argument("--data", type=Path, default=Path("data"))
     ap.add_argument("--policies", type=Path, default=Path("policies"))
+    ap.add_argument("--publish", type=Path, default=os.environ.get("MHPIPE_PUBLISH_DIR") or None,
+                    help="folder researchers read releases from (default: <data>-published/ next to "
+                         "the data folder)")
     ap.add_argument("--port", type=int, default=int(os.environ.get("MHPIPE_PREFECT_PORT", 4200)))
     ap.add_argument("--timezone", default=os.environ.get("MHPIPE_TIMEZONE", "UTC"),
                     help="time zone of the cron schedules (IANA name)")
@@ -100,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
               + ", ".join(f"{f}/{DEPLOYMENT} ({c})" for f, c in SCHEDULES.items()), flush=True)
         from prefect import serve
 
-        serve(*deployments(raw, data, policies, args.timezone), print_starting_message=False)
+        publish = args.publish.resolve() if args.publish else None
+        serve(*deployments(raw, data, policies, args.timezone, publish),
+              print_starting_message=False)
     except KeyboardInterrupt:  # Ctrl-C; SIGTERM is handled by Prefect's runner (graceful)
         pass
     finally:

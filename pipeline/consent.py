@@ -22,6 +22,15 @@ CONSENT_SCHEMA = {
 PROFILE_AGE_SCHEMA = {"subject": pl.String, "birth_year": pl.Int64}
 
 
+def latest_profile(profiles: pl.DataFrame) -> pl.DataFrame:
+    """Later profile events override earlier ones field by field (one row per subject)."""
+    fields = [c for c in profiles.columns if c not in ("record_id", "subject", "event_type",
+                                                       "occurred_at", "session_id")]
+    return profiles.sort("occurred_at").group_by("subject").agg(
+        [pl.col(f).drop_nulls().last() for f in fields]
+    )
+
+
 def latest_consent(consents: pl.DataFrame) -> pl.DataFrame:
     """One row per (subject, purpose): the deciding event."""
     return (

@@ -14,9 +14,11 @@ import polars as pl
 from .vocabularies import (
     ETHNICITY_RULES,
     GENDER_SYNONYMS,
+    LANGUAGE_LOOKUP,
     NOT_STATED,
     NOT_STATED_ANSWERS,
     OTHER_ETHNIC,
+    OTHER_LANGUAGE,
     POSTCODE_AREA_REGION,
 )
 
@@ -144,8 +146,21 @@ def coarsen_datetime(when: datetime, unit: str) -> datetime:
 
 
 def language_group(language: pl.Expr) -> pl.Expr:
-    """Free-text language -> trimmed, lower-case name, inner whitespace collapsed ("not stated"
-    for null or blank). Rare languages are not grouped here."""
-    text = (language.cast(pl.String).str.strip_chars().str.to_lowercase()
-            .str.replace_all(r"\s+", " "))
-    return pl.when(text.is_null() | (text == "")).then(pl.lit(NOT_STATED)).otherwise(text)
+    """Free-text language -> one of `vocabularies.LANGUAGE_GROUPS`.
+
+    The whole normalised answer (`normalise_text`, a trailing word "language" dropped) must
+    be a name, endonym, ISO 639 code or BCP 47 tag listed in `vocabularies.LANGUAGE_SYNONYMS`;
+    null or blank is "not stated"; anything else is "other". A free-text answer is never
+    passed through, so no answer can become a published label."""
+    text = normalise_text(language).str.replace(r" language$", "")
+    return (pl.when(text.is_null() | (text == "")).then(pl.lit(NOT_STATED))
+            .otherwise(text.replace_strict(_language_lookup(), default=pl.lit(OTHER_LANGUAGE),
+                                           return_dtype=pl.String)))
+
+
+def _language_lookup() -> dict[str, str]:
+    """LANGUAGE_LOOKUP with keys in the same normal form as the answers they match (scripts
+    with combining marks normalise differently from how they are typed in the table)."""
+    keys = list(LANGUAGE_LOOKUP)
+    normal = pl.DataFrame({"k": keys}).select(normalise_text(pl.col("k")))["k"].to_list()
+    return {n: LANGUAGE_LOOKUP[k] for k, n in zip(keys, normal) if n}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import retention
-from .analytics import latest_profile
+from .consent import latest_profile
 from .consent import allowed_subjects
 from .datasets import eligible_subjects, transcript_datasets
 from .intake import INTAKE_DATASET, read_intake

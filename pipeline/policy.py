@@ -19,7 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .deid import KNOWN_ENTITIES, OPERATORS
-from .disclosure_control import ROUNDING_BASE, SUPPRESSION_THRESHOLD
+from .disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
+                               SUPPRESSION_THRESHOLD)
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -88,11 +89,21 @@ class Dataset(_Frozen):
 
 
 class Publication(_Frozen):
-    """May tighten, never loosen, the floors in `pipeline.disclosure_control`."""
+    """May tighten, never loosen, the floors in `pipeline.disclosure_floors` (why each floor:
+    that module's docstring and README.md, "Disclosure control")."""
 
     suppression_threshold: int = Field(ge=SUPPRESSION_THRESHOLD, le=100)
     rounding_base: int = Field(ge=ROUNDING_BASE, le=100)
-    minimum_group_size: int = Field(ge=1, le=1000)
+    minimum_group_size: int = Field(ge=MINIMUM_GROUP_SIZE, le=1000)
+    all_or_none_min_denominator: int = Field(default=ALL_OR_NONE_MIN_DENOMINATOR,
+                                             ge=ALL_OR_NONE_MIN_DENOMINATOR, le=10000)
+
+    @model_validator(mode="after")
+    def _group_above_threshold(self) -> "Publication":
+        if self.minimum_group_size <= self.suppression_threshold:
+            raise ValueError("minimum_group_size must be above suppression_threshold (a group's "
+                             "size must itself be a publishable count)")
+        return self
 
 
 class Policy(_Frozen):

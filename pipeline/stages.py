@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import audit, failpoints, retention
-from .analytics import latest_profile, research_tables
-from .consent import allowed_subjects
+from .consent import allowed_subjects, latest_profile
 from .crypto import load_master_key
 from .datasets import sync_datasets
 from .deid import analyze_texts
@@ -28,15 +27,32 @@ from .ingest import discover
 from .intake import INTAKE_DATASET, read_intake
 from .keystore import KeyStore
 from .policy import LoadedPolicy, load_policy
-from .publish import publish
 from .vault import Vault
+from .warehouse.analytics import research_tables
+from .warehouse.publish import WAREHOUSE_FILE, drop_retained, publish
+
+PUBLISH_GROUP_ENV = "MHPIPE_PUBLISH_GROUP"  # OS group of the researchers (read access)
+PUBLISHED = "-published"  # default publish folder: "<data folder>-published" next to it
+
+
+class LayoutError(ValueError):
+    """A publish folder that would expose, or sit inside, the private data folder."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where everything the pipeline keeps lives, under one data folder."""
+    """Where everything the pipeline keeps lives: one private data folder (mode 0700), and
+    the publish folder for researchers outside it (default: `<data>-published/` next to it)."""
 
     root: Path
+    publish: Path | None = None
+
+    def __post_init__(self) -> None:
+        root, pub = Path(self.root).absolute(), self.warehouse.absolute()
+        if pub == root or root in pub.parents or pub in root.parents:
+            raise LayoutError(f"the publish folder {self.warehouse} must be outside the data "
+                              f"folder {self.root} (and must not contain it): researchers "
+                              "read it, the data folder is private")
 
     @property
     def vault(self) -> Path:
@@ -52,7 +68,40 @@ class Layout:
 
     @property
     def warehouse(self) -> Path:
-        return self.root / "warehouse"
+        """The publish folder: numbered releases and `research.duckdb`."""
+        if self.publish is not None:
+            return Path(self.publish)
+        root = Path(self.root).absolute()
+        return root.parent / f"{root.name}{PUBLISHED}"
+
+    @property
+    def release(self) -> Path:
+        return self.warehouse / WAREHOUSE_FILE
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "prefect"
+
+    @property
+    def population(self) -> Path:
+        """Intake pseudonyms of the research population of the last build (private): when
+        someone leaves it, retained releases that still hold them are deleted."""
+        return self.vault.parent / "published-population.parquet"
+
+    def private_dirs(self) -> list[Path]:
+        return [self.root, self.vault.parent, self.keystore.parent, self.audit_log.parent,
+                self.staging, self.prefect_home, self.cache]
+
+    def make_private(self) -> None:
+        """Create the data folder and its stores' folders as 0700 and tighten any that exist
+        (keys, vault with its quarantine, audit, staging, Prefect home, caches)."""
+        for d in self.private_dirs():
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(d, 0o700)
 
     @property
     def audit_log(self) -> Path:
@@ -105,8 +154,10 @@ def check_policy(policies: Path) -> dict[str, Any]:
 
 
 def check_keys(data: Path) -> dict[str, Any]:
-    """Open the stores once: fails early on a missing or wrong master key."""
+    """Open the stores once: fails early on a missing or wrong master key. Makes the data
+    folder and its stores private (0700) first."""
     layout = Layout(data)
+    layout.make_private()
     with open_stores(layout) as (keys, _):
         kek = keys.provider.kek_id
     failpoints.hit("keys-checked")
@@ -243,14 +294,16 @@ def _output_key(vault: Vault, policy: LoadedPolicy, stamp: datetime) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[str, Any]:
+def build_outputs(data: Path, policies: Path, now: str | None = None,
+                  publish_dir: Path | None = None) -> dict[str, Any]:
     """Consent ledger -> individual-level datasets -> research warehouse.
 
     Streams the vault: the aggregates read every event except messages (decrypted a batch
     at a time, messages skipped before parsing), and the transcript datasets decrypt only
     messages they do not hold yet. When nothing the outputs depend on changed since the
-    last build (vault state, policy, code, day), the build is skipped."""
-    layout = Layout(data)
+    last build (vault state, policy, code, day), the build is skipped. Releases go to
+    `publish_dir` (default: `<data>-published/` next to the data folder)."""
+    layout = Layout(data, publish_dir)
     policy: LoadedPolicy = load_policy(policies)
     stamp = parse_now(now)
     state_file = layout.vault.parent / OUTPUT_STATE
@@ -260,8 +313,8 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
             prev = json.loads(state_file.read_text())
         except (FileNotFoundError, ValueError):
             prev = None
-        if (prev and prev.get("key") == key
-                and (layout.warehouse / "research.duckdb").exists()):
+        if (prev and prev.get("key") == key and layout.release.exists()
+                and prev.get("warehouse") == str(layout.warehouse.absolute())):
             return {**prev["outputs"], "datasets": [], "warehouse_changed": False,
                     "skipped": True}
         frames = read_intake(vault, messages=False)
@@ -276,9 +329,9 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
     tables = research_tables(frames, research, pub)
     meta = release_meta(layout, policy, len(subjects), len(research),
                         sum(t.suppressed_cells for t in tables), pub)
-    _, digests, release_id, changed = publish(
-        layout.warehouse, tables, meta, pub.suppression_threshold, pub.rounding_base,
-        pub.minimum_group_size)
+    _, digests, release_id, changed = publish(layout.warehouse, tables, meta, pub,
+                                              os.environ.get(PUBLISH_GROUP_ENV) or None)
+    dropped = _track_population(layout, research)
     outputs = {
         "subjects": len(subjects),
         "allowed": {p: len(s) for p, s in sorted(allowed.items())},
@@ -286,11 +339,28 @@ def build_outputs(data: Path, policies: Path, now: str | None = None) -> dict[st
         "release_id": release_id,
     }
     tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "outputs": outputs}, sort_keys=True))
+    tmp.write_text(json.dumps({"key": key, "outputs": outputs,
+                               "warehouse": str(layout.warehouse.absolute())}, sort_keys=True))
     os.chmod(tmp, 0o600)
     os.replace(tmp, state_file)
     return {**outputs, "datasets": [s.__dict__ for s in synced], "warehouse_changed": changed,
-            "skipped": False}
+            "skipped": False, "retained_releases_deleted": dropped}
+
+
+def _track_population(layout: Layout, research: set[str]) -> int:
+    """Delete retained releases when anyone left the research population since the last
+    build (erasure, withdrawal, expiry): those releases still hold them. Then record the
+    current population (intake pseudonyms, private file). Returns releases deleted."""
+    import polars as pl
+
+    path = layout.population
+    before = set(pl.read_parquet(path)["subject"].to_list()) if path.exists() else set()
+    dropped = drop_retained(layout.warehouse) if before - research else 0
+    tmp = path.with_suffix(".tmp")
+    pl.DataFrame({"subject": sorted(research)}, schema={"subject": pl.String}).write_parquet(tmp)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return dropped
 
 
 def code_version() -> str:
@@ -302,8 +372,9 @@ def code_version() -> str:
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         v = "0+source"
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")) + sorted(Path(__file__).parent.glob("*.yaml")):
-        h.update(f.name.encode() + f.read_bytes())
+    root = Path(__file__).parent
+    for f in sorted(root.rglob("*.py")) + sorted(root.rglob("*.yaml")):
+        h.update(str(f.relative_to(root)).encode() + f.read_bytes())
     return f"{v}+{h.hexdigest()[:12]}"
 
 
@@ -311,7 +382,7 @@ def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: in
                  suppressed: int, pub) -> dict[str, Any]:
     """What the `releases` table says about a release (counts disclosure-controlled)."""
     from .deid import model_name
-    from .disclosure_control import publish_count
+    from .warehouse.disclosure_control import publish_count
 
     figures: dict[str, Any] = {}
     eval_file = layout.root / "deid-eval.json"
@@ -404,30 +475,3 @@ class Timer:
             yield
         finally:
             self.times[name] = round(time.perf_counter() - t, 3)
-
-
-def headline_markdown(data: Path) -> str:
-    """Headline figures of the current release, as markdown (aggregates only)."""
-    import duckdb
-
-    path = Layout(data).warehouse / "research.duckdb"
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rel = con.execute("SELECT release_id, policy_version FROM releases").fetchone()
-        rows = con.execute(
-            "SELECT period, users, recovery_rate, reliable_improvement_rate, reliable_deterioration_rate "
-            "FROM outcomes_by_group WHERE dimension = 'overall' ORDER BY period").fetchall()
-        safety = con.execute(
-            "SELECT period, sessions_high_flag, median_minutes_to_connection FROM safety_escalation "
-            "WHERE model_version = 'all' ORDER BY period").fetchall()
-    finally:
-        con.close()
-    show = lambda v: "suppressed" if v is None else str(v)  # noqa: E731
-    lines = [f"# Research release {rel[0]} (policy {rel[1]})", "",
-             "| period | people | recovery | reliable improvement | reliable deterioration |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {p} | {show(u)} | {show(r)} | {show(i)} | {show(d)} |" for p, u, r, i, d in rows]
-    lines += ["", "| month | sessions with a high/imminent flag | median minutes to a human |",
-              "|---|---|---|"]
-    lines += [f"| {p} | {show(n)} | {show(m)} |" for p, n, m in safety]
-    return "\n".join(lines)

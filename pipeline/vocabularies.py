@@ -162,3 +162,48 @@ ETHNICITY_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     (OTHER_ETHNIC, OTHER_ETHNIC_WORDS, ()),
     (WHITE, WHITE_WORDS, ()),
 )
+
+# --- Language -----------------------------------------------------------------------------------
+# Self-reported main language -> one of LANGUAGE_GROUPS: the most common main languages of
+# England and Wales (ONS Census 2021, TS024), British Sign Language, "other" and "not stated".
+# Only a whole answer that is a language's English name, its own name (endonym), its ISO 639-1
+# or 639-3 code, or a BCP 47 tag starting with that code ("en-GB" -> "en gb") is recognised;
+# anything else, however close, is "other": a free-text answer never becomes a label.
+OTHER_LANGUAGE = "other"
+LANGUAGE_SYNONYMS = {
+    "English": ("english", "en", "eng", "en gb", "en us", "en ie", "en au", "en ca", "en in"),
+    "Welsh": ("welsh", "cymraeg", "cy", "cym", "wel", "cy gb"),
+    "Scottish Gaelic": ("scottish gaelic", "gaelic", "gàidhlig", "gd", "gla"),
+    "Irish": ("irish", "gaeilge", "ga", "gle"),
+    "Polish": ("polish", "polski", "pl", "pol", "pl pl"),
+    "Romanian": ("romanian", "română", "romana", "ro", "ron", "rum", "ro ro"),
+    "Panjabi": ("panjabi", "punjabi", "ਪੰਜਾਬੀ", "pa", "pan", "pa in", "pa pk"),
+    "Urdu": ("urdu", "اردو", "ur", "urd", "ur pk", "ur in"),
+    "Portuguese": ("portuguese", "português", "portugues", "pt", "por", "pt pt", "pt br"),
+    "Spanish": ("spanish", "español", "espanol", "castellano", "es", "spa", "es es", "es mx"),
+    "Arabic": ("arabic", "العربية", "ar", "ara"),
+    "Bengali": ("bengali", "bangla", "sylheti", "বাংলা", "bn", "ben", "bn bd", "bn in"),
+    "Gujarati": ("gujarati", "ગુજરાતી", "gu", "guj", "gu in"),
+    "Italian": ("italian", "italiano", "it", "ita", "it it"),
+    "Chinese": ("chinese", "mandarin", "cantonese", "中文", "普通话", "廣東話", "zh", "zho", "chi",
+                "cmn", "yue", "zh cn", "zh hk", "zh tw"),
+    "Lithuanian": ("lithuanian", "lietuvių", "lt", "lit", "lt lt"),
+    "French": ("french", "français", "francais", "fr", "fra", "fre", "fr fr"),
+    "Tamil": ("tamil", "தமிழ்", "ta", "tam", "ta in", "ta lk"),
+    "Turkish": ("turkish", "türkçe", "turkce", "tr", "tur", "tr tr"),
+    "Bulgarian": ("bulgarian", "български", "bg", "bul", "bg bg"),
+    "Persian": ("persian", "farsi", "dari", "فارسی", "fa", "fas", "per", "prs", "fa ir"),
+    "Russian": ("russian", "русский", "ru", "rus", "ru ru"),
+    "Ukrainian": ("ukrainian", "українська", "uk", "ukr", "uk ua"),
+    "German": ("german", "deutsch", "de", "deu", "ger", "de de"),
+    "Hungarian": ("hungarian", "magyar", "hu", "hun", "hu hu"),
+    "Somali": ("somali", "soomaali", "so", "som"),
+    "Hindi": ("hindi", "हिन्दी", "hi", "hin", "hi in"),
+    "Pashto": ("pashto", "pushto", "پښتو", "ps", "pus"),
+    "Kurdish": ("kurdish", "kurdî", "kurdi", "ku", "kur", "ckb", "kmr", "sorani", "kurmanji"),
+    "Greek": ("greek", "ελληνικά", "el", "ell", "gre", "el gr"),
+    "Tigrinya": ("tigrinya", "ትግርኛ", "ti", "tir"),
+    "British Sign Language": ("british sign language", "bsl", "bfi"),
+}
+LANGUAGE_GROUPS = (*LANGUAGE_SYNONYMS, OTHER_LANGUAGE, NOT_STATED)
+LANGUAGE_LOOKUP = {syn: name for name, syns in LANGUAGE_SYNONYMS.items() for syn in syns}

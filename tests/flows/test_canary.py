@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.stages import Layout
 from pipeline import stages
 from pipeline.leakscan import MIN_CANARY, scan
 from pipeline.synth import generate
@@ -55,11 +56,11 @@ def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog):
     from flows.retention_sweep import retention_sweep
     from pipeline.erasure import erase_user
     from pipeline.policy import load_policy
-    from pipeline.report import render
+    from pipeline.warehouse.report import render
 
     nightly_batch(str(raw), str(data), str(POLICIES), NOW)
     retention_sweep(str(data), str(POLICIES), "2027-03-01T00:00:00+00:00")
-    (data / "report.html").write_text(render(data / "warehouse" / "research.duckdb"))
+    (data / "report.html").write_text(render(Layout(data).release))
     victim = json.loads(gzip.decompress(next(raw.rglob("*.jsonl.gz")).read_bytes()).splitlines()[0])
     with stages.open_stores(stages.Layout(data)) as (keys, vault):
         erase_user(vault, keys, load_policy(POLICIES).policy, victim["user_id"],

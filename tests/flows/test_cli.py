@@ -185,7 +185,7 @@ def test_run_on_a_temporary_dask_cluster_matches_the_library_path(tmp_path, samp
     stopped by prefect-dask) publishes the same tables as the stage functions run in order."""
     import json
 
-    from pipeline.publish import table_digest
+    from pipeline.warehouse.publish import table_digest
     from tests.conftest import NOW
     from tests.synthetic import run_batch
 
@@ -200,5 +200,5 @@ def test_run_on_a_temporary_dask_cluster_matches_the_library_path(tmp_path, samp
     reference = tmp_path / "library"
     ref = run_batch(sample_raw, reference)
     assert summary["ingest"]["loaded"] == ref["ingest"]["loaded"]
-    assert table_digest(data / "warehouse" / "research.duckdb") == \
-        table_digest(reference / "warehouse" / "research.duckdb")
+    assert table_digest(Layout(data).release) == \
+        table_digest(Layout(reference).release)

@@ -18,10 +18,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.stages import Layout
 from pipeline import failpoints, stages
 from pipeline.policy import load_policy
 from pipeline.pseudonym import secret_name
-from pipeline.publish import table_digest
+from pipeline.warehouse.publish import table_digest
 from pipeline.synth import generate
 from tests.conftest import POLICIES
 
@@ -79,7 +80,7 @@ def state(data: Path) -> dict:
             "sum(excluded), count(*) FROM ingested_files").fetchone()
     finally:
         con.close()
-    return {"tables": table_digest(data / "warehouse" / "research.duckdb"),
+    return {"tables": table_digest(Layout(data).release),
             "records": records, "registry": registry}
 
 
@@ -111,4 +112,4 @@ def test_killed_run_reruns_to_the_same_result(reference, tmp_path, point):
     lines, loaded, dup, quar, excl, files = got["registry"]
     assert lines == loaded + dup + quar + excl
     assert json.loads(again.stdout)["ingest_all_time"]["lines_read"] == lines
-    assert not list((data / "warehouse").glob(".building-*"))
+    assert not list(Layout(data).warehouse.glob(".building-*"))

@@ -50,7 +50,7 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     assert audit.verify(log)[0]
 
     # Researchers get a documented warehouse.
-    con = duckdb.connect(str(data_dir / "warehouse" / "research.duckdb"), read_only=True)
+    con = duckdb.connect(str(Layout(data_dir).release), read_only=True)
     undocumented = con.execute(
         "SELECT count(*) FROM data_dictionary WHERE description IS NULL").fetchone()[0]
     con.close()
@@ -151,7 +151,7 @@ def test_dask_local_cluster_gives_the_same_warehouse_as_the_local_pool(harness, 
     from flows.nightly import nightly_batch
     from flows.runners import make_runner
     from pipeline.deid import engine_loads
-    from pipeline.publish import table_digest
+    from pipeline.warehouse.publish import table_digest
 
     local, dask = tmp_path / "local", tmp_path / "dask"
     a = nightly_batch(str(sample_raw), str(local), str(POLICIES), NOW)
@@ -166,8 +166,8 @@ def test_dask_local_cluster_gives_the_same_warehouse_as_the_local_pool(harness, 
     assert sorted(loads.values()) == [1, 1]  # both workers staged partitions, one load each
     assert b["ingest"] == a["ingest"]
     assert b["tables"] == a["tables"]
-    assert table_digest(dask / "warehouse" / "research.duckdb") == \
-        table_digest(local / "warehouse" / "research.duckdb")
+    assert table_digest(Layout(dask).release) == \
+        table_digest(Layout(local).release)
     assert _vault_state(dask) == _vault_state(local)
 
 
@@ -175,7 +175,7 @@ def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, sa
                                                                       tmp_path, monkeypatch):
     from flows.nightly import PartitionsFailed, nightly_batch
     from pipeline import failpoints, stages
-    from pipeline.publish import table_digest
+    from pipeline.warehouse.publish import table_digest
 
     files = stages.new_files(sample_raw, tmp_path / "probe")
     victim = files[len(files) // 2][0]
@@ -188,15 +188,15 @@ def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, sa
     assert [r[0] for r in registry] == sorted(n for n, _ in files if n != victim)
     first = audit_payloads(data)[-1]
     assert first["ingest"]["files_failed"] == [{"file": victim, "error": "partition failed"}]
-    assert (data / "warehouse" / "research.duckdb").exists()
+    assert (Layout(data).release).exists()
 
     monkeypatch.delenv(failpoints.ENV)
     again = nightly_batch(str(sample_raw), str(data), str(POLICIES), NOW)
     assert again["ingest"]["files"] == 1 and again["ingest"]["files_failed"] == []
     reference = tmp_path / "reference"
     ref = nightly_batch(str(sample_raw), str(reference), str(POLICIES), NOW)
-    assert table_digest(data / "warehouse" / "research.duckdb") == \
-        table_digest(reference / "warehouse" / "research.duckdb")
+    assert table_digest(Layout(data).release) == \
+        table_digest(Layout(reference).release)
     assert again["ingest_all_time"] == ref["ingest_all_time"]
 
 

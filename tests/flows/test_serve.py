@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from flows.serve import DEPLOYMENT, SCHEDULES
+from pipeline.stages import Layout
 from pipeline import audit
 from pipeline.synth import generate
 from tests.conftest import POLICIES, ROOT
@@ -88,7 +89,7 @@ def test_serve_schedules_both_flows_and_a_triggered_run_completes(tmp_path):
         records = audit.read(data / "audit" / "audit.jsonl")
         run = [r for r in records if r["kind"] == "nightly-batch"]
         assert len(run) == 1 and run[0]["payload"]["ingest"]["loaded"] > 0
-        assert (data / "warehouse" / "research.duckdb").exists()
+        assert (Layout(data).release).exists()
     finally:
         serve.send_signal(signal.SIGTERM)  # graceful: stop serving, then stop the server
         try:

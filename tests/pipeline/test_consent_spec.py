@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline import stages
-from pipeline.analytics import latest_profile
+from pipeline.consent import latest_profile
 from pipeline.consent import allowed_subjects
 from pipeline.intake import read_intake
 from pipeline.policy import load_policy

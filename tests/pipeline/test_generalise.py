@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import vocabularies as v
+from pipeline.vocabularies import LANGUAGE_GROUPS
 from pipeline.generalise import (
     AGE_BANDS,
     AGE_TOP_CODE,
@@ -297,8 +298,20 @@ def test_coarsen_timestamp_rejects_other_units(unit):
 
 def test_language_group():
     got = apply(language_group, ["English", " english ", "POLISH", "Brazilian  Portuguese",
-                                 "", "  ", None])
-    assert got == ["english", "english", "polish", "brazilian portuguese", NS, NS, NS]
+                                 "", "  ", None, "en-GB", "Cymraeg", "Polish language", "ਪੰਜਾਬੀ"])
+    assert got == ["English", "English", "Polish", "other", NS, NS, NS, "English", "Welsh",
+                   "Polish", "Panjabi"]
+
+
+@given(st.text(max_size=40))
+def test_no_free_text_answer_becomes_a_language_label(answer):
+    """An attacker types anything (a name, 'english, my name is ...'): the label is always one
+    of the closed vocabulary's."""
+    assert apply(language_group, [answer])[0] in LANGUAGE_GROUPS
+
+
+def test_a_name_typed_into_the_language_field_is_other():
+    assert apply(language_group, ["english, my name is Jo Bloggs", "Jo Bloggs"]) == ["other", "other"]
 
 
 # --- purity ----------------------------------------------------------------------------------

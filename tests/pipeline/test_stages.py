@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipeline.stages import Layout
 from pipeline import stages
 from pipeline.ingest import discover
 from pipeline.intake import INTAKE_DATASET, read_intake
@@ -19,7 +20,7 @@ TABLES = ("outcomes_by_group", "engagement_by_group", "safety_escalation", "cons
 
 
 def warehouse_rows(data: Path) -> dict:
-    con = duckdb.connect(str(data / "warehouse" / "research.duckdb"), read_only=True)
+    con = duckdb.connect(str(Layout(data).release), read_only=True)
     try:
         return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()
                 for t in TABLES}
@@ -220,7 +221,7 @@ def test_outputs_read_messages_in_bounded_batches(sample_raw, data_dir, monkeypa
     # Beyond the ledger pass, only messages a dataset looked at and cannot hold are decrypted
     # again: those of eligible people outside the sessions it keeps, or without text.
     from pipeline.consent import allowed_subjects
-    from pipeline.analytics import latest_profile
+    from pipeline.consent import latest_profile
     from pipeline.datasets import eligible_subjects, transcript_datasets
     from pipeline.policy import load_policy
 

@@ -1,7 +1,8 @@
 """A self-contained HTML report of one research release: charts (images embedded), headline
 figures, and a Limitations section written from the data.
 
-Reads the warehouse read-only; uses only released (disclosure-controlled) numbers.
+Reads the release through the researcher sandbox; uses only released (disclosure-controlled)
+numbers. `headline_markdown` gives the headline figures for the orchestrator's artifact.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import html
 import io
 from pathlib import Path
 
-import duckdb
 import polars as pl
+
+from . import sandbox
 
 CHART_DIMENSIONS = ("gender", "ethnicity", "deprivation_quintile", "age_band", "channel")
 
@@ -80,10 +82,11 @@ def _safety_chart(safety: pl.DataFrame) -> str | None:
     rows = safety.filter(pl.col("median_minutes_to_connection").is_not_null())
     if rows.is_empty():
         return None
-    labels = [f"{p} {m}" for p, m in zip(rows["period"], rows["model_version"])]
+    labels = [f"{p} {m}" for p, m in zip(rows["period"], rows["grp"])]
     fig, ax = plt.subplots(figsize=(6, 0.4 * rows.height + 1.2))
     y = range(rows.height)
-    ax.barh(y, rows["p90_minutes_to_connection"].to_list(), color="#e4b9b9", label="90th percentile")
+    p90 = [float("nan") if v is None else v for v in rows["p90_minutes_to_connection"].to_list()]
+    ax.barh(y, p90, color="#e4b9b9", label="90th percentile (where publishable)")
     ax.barh(y, rows["median_minutes_to_connection"].to_list(), color="#a33b3b", label="median")
     ax.set_yticks(y, labels)
     ax.set_xlabel("minutes from first high/imminent risk flag to a human")
@@ -93,7 +96,7 @@ def _safety_chart(safety: pl.DataFrame) -> str | None:
 
 
 def render(warehouse: Path) -> str:
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = sandbox.connect(warehouse)
     try:
         outcomes = con.sql("SELECT * FROM outcomes_by_group").pl()
         coverage = con.sql("SELECT * FROM consent_coverage").pl()
@@ -170,3 +173,27 @@ def limitations(coverage: pl.DataFrame, engagement: pl.DataFrame, outcomes: pl.D
     items.append("Rates come from rounded counts; intervals reflect sampling only, not selection "
                  "by consent or engagement. Nothing here shows causation.")
     return "<h2>Limitations</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def headline_markdown(release: Path) -> str:
+    """Headline figures of a release, as markdown (aggregates only)."""
+    con = sandbox.connect(release)
+    try:
+        rel = con.execute("SELECT release_id, policy_version FROM releases").fetchall()[0]
+        rows = con.execute(
+            "SELECT period, users, recovery_rate, reliable_improvement_rate, reliable_deterioration_rate "
+            "FROM outcomes_by_group WHERE dimension = 'overall' ORDER BY period").fetchall()
+        safety = con.execute(
+            "SELECT period, sessions_high_flag, median_minutes_to_connection FROM safety_escalation "
+            "WHERE dimension = 'overall' ORDER BY period").fetchall()
+    finally:
+        con.close()
+    show = lambda v: "suppressed" if v is None else str(v)  # noqa: E731
+    lines = [f"# Research release {rel[0]} (policy {rel[1]})", "",
+             "| period | people | recovery | reliable improvement | reliable deterioration |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {p} | {show(u)} | {show(r)} | {show(i)} | {show(d)} |" for p, u, r, i, d in rows]
+    lines += ["", "| month | sessions with a high/imminent flag | median minutes to a human |",
+              "|---|---|---|"]
+    lines += [f"| {p} | {show(n)} | {show(m)} |" for p, n, m in safety]
+    return "\n".join(lines)

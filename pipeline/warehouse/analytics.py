@@ -14,16 +14,16 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..consent import latest_profile
+from ..generalise import (age_band, deprivation_quintile, ethnicity_group, gender_group,
+                          language_group, postcode_region)
+from ..policy import Publication
 from . import disclosure_control as dc
-from .generalise import (age_band, deprivation_quintile, ethnicity_group, gender_group,
-                         language_group, postcode_region)
-from .policy import Publication
+from .labels import DIMENSIONS, NOT_RECORDED, model_version_label
 
 FOLLOW_UP_DAYS = 14
 CASENESS = {"PHQ-9": 10, "GAD-7": 8}
 RELIABLE_CHANGE = {"PHQ-9": 6, "GAD-7": 4}
-DIMENSIONS = ("overall", "age_band", "gender", "ethnicity", "deprivation_quintile", "region",
-              "language", "channel", "model_version")
 # measure -> denominator of its rate
 OUTCOME_RATES = {"recovery": "caseness", "reliable_improvement": "users",
                  "reliable_recovery": "caseness", "reliable_deterioration": "users"}
@@ -34,20 +34,17 @@ ESCALATIONS = ("offered", "accepted", "connected")
 
 @dataclass(frozen=True)
 class Table:
+    """A released table (`frame`), its documentation, and what the disclosure rules need to
+    re-verify it: `spec` (what each column is) and `contributors` (people behind each
+    statistic, same keys; kept in memory, never published)."""
+
     name: str
     frame: pl.DataFrame
     comment: str
     columns: dict[str, str]
     suppressed_cells: int = 0
-
-
-def latest_profile(profiles: pl.DataFrame) -> pl.DataFrame:
-    """Later profile events override earlier ones field by field."""
-    fields = [c for c in profiles.columns if c not in ("record_id", "subject", "event_type",
-                                                       "occurred_at", "session_id")]
-    return profiles.sort("occurred_at").group_by("subject").agg(
-        [pl.col(f).drop_nulls().last() for f in fields]
-    )
+    spec: dc.Spec | None = None
+    contributors: pl.DataFrame | None = None
 
 
 def user_outcomes(assessments: pl.DataFrame) -> pl.DataFrame:
@@ -101,7 +98,8 @@ def _quarter(col: str) -> pl.Expr:
 
 
 def user_groups(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every subject with a session: first session time and the generalised groups."""
+    """Every subject with a session: first session time and the generalised groups (every
+    label from a closed vocabulary, `labels.py`)."""
     first = (frames["session_started"].sort("occurred_at").group_by("subject")
              .agg(pl.col("occurred_at").first().alias("first_session"),
                   pl.col("channel").first(), pl.col("model_version").first(),
@@ -115,38 +113,48 @@ def user_groups(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
         deprivation_quintile=deprivation_quintile(pl.col("deprivation_decile")),
         region=postcode_region(pl.col("postcode")),
         language=language_group(pl.col("language")),
-        channel=pl.col("channel").fill_null("not recorded"),
-        model_version=pl.col("model_version").fill_null("not recorded"),
+        channel=pl.col("channel").fill_null(NOT_RECORDED),
+        model_version=model_version_label(pl.col("model_version")),
     ).select("subject", "first_session", "sessions", *DIMENSIONS)
 
 
-def _long(users: pl.DataFrame, aggs: list[pl.Expr], schema: dict) -> pl.DataFrame:
-    """One row per (period, dimension, group) for every dimension, overall included."""
-    parts = [users.group_by("period", pl.col(dim).alias("grp")).agg(aggs)
-             .with_columns(dimension=pl.lit(dim)) for dim in DIMENSIONS]
-    frame = pl.concat(parts, how="diagonal_relaxed") if users.height else pl.DataFrame(schema=schema)
-    return frame.select(list(schema)).cast(schema)
+def _people(col: str) -> pl.Expr:
+    """Distinct people among the rows where boolean `col` holds."""
+    return pl.col("subject").filter(pl.col(col)).n_unique()
 
 
-def _with_rates(frame: pl.DataFrame, rates: dict[str, str]) -> pl.DataFrame:
-    """Rate, 95% Wilson interval and ratio to the overall rate (same period), all computed
-    from released counts and NULL whenever a count they rest on is suppressed."""
-    out = frame
-    for num, den in rates.items():
-        rate = f"{num}_rate"
-        out = out.with_columns(
-            dc.released_rate(pl.col(num), pl.col(den)).alias(rate),
-            dc.wilson(pl.col(num), pl.col(den), lower=True).alias(f"{rate}_lo"),
-            dc.wilson(pl.col(num), pl.col(den), lower=False).alias(f"{rate}_hi"),
-        )
-        overall = (out.filter(pl.col("dimension") == "overall")
-                   .select("period", pl.col(rate).alias("_overall")))
-        out = (out.join(overall, on="period", how="left")
-               .with_columns(pl.when(pl.col("_overall") > 0)
-                             .then((pl.col(rate) / pl.col("_overall")).round(3))
-                             .alias(f"{rate}_ratio"))
-               .drop("_overall"))
-    return out
+def _percentile(col: str, q: float, name: str) -> list[pl.Expr]:
+    """A percentile of `col` (nearest observed value) as `name`, and its two contributor
+    sides: the distinct people with a value at or below it and at or above it."""
+    value = pl.col(col).drop_nulls().quantile(q, "nearest")
+    return [value.round(1).alias(name),
+            pl.col("subject").filter(pl.col(col) <= value).n_unique().alias(name + dc.BELOW),
+            pl.col("subject").filter(pl.col(col) >= value).n_unique().alias(name + dc.ABOVE)]
+
+
+def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
+          extra: list[pl.Expr], schema: dict, dims=DIMENSIONS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Aggregate per (period, dimension, group) for every dimension, overall included.
+    `stats`: column -> (value, contributors) expressions; `extra`: contributor-only
+    expressions (percentile sides). Returns (values, contributors)."""
+    keys = ["period", "dimension", "grp"]
+    aggs = [pl.col("subject").n_unique().alias(dc.ROW)]
+    for name, (value, people) in stats.items():
+        aggs.append(value.alias(name))
+        if people is not None:
+            aggs.append(people.alias(f"{name}@n"))
+    aggs += extra
+    if rows.height:
+        frame = pl.concat([rows.group_by("period", pl.col(d).alias("grp")).agg(aggs)
+                           .with_columns(dimension=pl.lit(d)) for d in dims], how="diagonal_relaxed")
+    else:
+        frame = pl.DataFrame(schema={**dict.fromkeys(keys, pl.String), dc.ROW: pl.Int64})
+    values = frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+                           for c, t in schema.items()])
+    people = [c for c in frame.columns if c == dc.ROW or c.endswith(("@n", dc.BELOW, dc.ABOVE))]
+    contributors = frame.select(*keys, *people).rename(
+        {c: c[:-2] for c in people if c.endswith("@n")})
+    return values, contributors
 
 
 def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub: Publication) -> Table:
@@ -156,15 +164,21 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub:
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               **{c: pl.Int64 for c in OUTCOME_COUNTS},
               "mean_phq9_change": pl.Float64, "mean_gad7_change": pl.Float64}
-    raw = _long(data, [
-        pl.len().alias("users"),
-        *[pl.col(m).sum().alias(m) for m in OUTCOME_COUNTS[1:]],
-        pl.col("phq9_change").mean().round(1).alias("mean_phq9_change"),
-        pl.col("gad7_change").mean().round(1).alias("mean_gad7_change"),
-    ], schema)
-    released, n = dc.protect(raw, list(OUTCOME_COUNTS), pub,
-                             dependent=["mean_phq9_change", "mean_gad7_change"])
-    frame = _with_rates(released, OUTCOME_RATES).sort("period", "dimension", "grp")
+    stats = {"users": (pl.len(), pl.col("subject").n_unique()),
+             **{m: (pl.col(m).sum(), _people(m)) for m in OUTCOME_COUNTS[1:]},
+             "mean_phq9_change": (pl.col("phq9_change").mean().round(1),
+                                  pl.col("subject").filter(pl.col("phq9_change").is_not_null()).n_unique()),
+             "mean_gad7_change": (pl.col("gad7_change").mean().round(1),
+                                  pl.col("subject").filter(pl.col("gad7_change").is_not_null()).n_unique())}
+    values, contributors = _long(data, stats, [], schema)
+    spec = dc.Spec(counts={"users": None, "caseness": "users", "recovery": "caseness",
+                           "reliable_improvement": "users", "reliable_recovery": "caseness",
+                           "reliable_deterioration": "users"},
+                   size="users", group_sizes=("users", "caseness"),
+                   means=("mean_phq9_change", "mean_gad7_change"),
+                   rates={f"{num}_rate": (num, den) for num, den in OUTCOME_RATES.items()})
+    released, n = dc.protect(values, contributors, spec, pub)
+    frame = released.sort("period", "dimension", "grp")
     cols = {
         "period": "Calendar quarter of the user's first (baseline) assessment",
         "dimension": "Grouping dimension: " + ", ".join(DIMENSIONS),
@@ -175,8 +189,8 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub:
         "reliable_improvement": "PHQ-9 fell >= 6 or GAD-7 fell >= 4, and neither rose reliably",
         "reliable_recovery": "Recovery and reliable improvement",
         "reliable_deterioration": "PHQ-9 rose >= 6 or GAD-7 rose >= 4",
-        "mean_phq9_change": "Mean PHQ-9 change, final minus baseline (NULL with the group's counts)",
-        "mean_gad7_change": "Mean GAD-7 change, final minus baseline (NULL with the group's counts)",
+        "mean_phq9_change": f"Mean PHQ-9 change, final minus baseline, over users with a PHQ-9 pair (NULL under {pub.minimum_group_size} such users)",
+        "mean_gad7_change": f"Mean GAD-7 change, final minus baseline, over users with a GAD-7 pair (NULL under {pub.minimum_group_size} such users)",
     }
     for num, den in OUTCOME_RATES.items():
         cols[f"{num}_rate"] = f"{num} / {den}, from the released counts"
@@ -185,7 +199,7 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub:
         cols[f"{num}_rate_ratio"] = f"{num}_rate divided by the overall rate of the same period"
     return Table("outcomes_by_group", frame,
                  "PHQ-9/GAD-7 outcomes (NHS Talking Therapies definitions) per quarter and group, "
-                 f"research-consented users. {dc.describe(pub)}", cols, n)
+                 f"research-consented users. {dc.describe(pub)}", cols, n, spec, contributors)
 
 
 def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
@@ -193,21 +207,25 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String, "users": pl.Int64,
               "sessions": pl.Int64, "one_session_only": pl.Int64,
               "median_sessions_per_user": pl.Float64}
-    raw = _long(data, [
-        pl.len().alias("users"), pl.col("sessions").sum().alias("sessions"),
-        (pl.col("sessions") == 1).sum().alias("one_session_only"),
-        pl.col("sessions").median().alias("median_sessions_per_user"),
-    ], schema)
-    released, n = dc.protect(raw, ["users", "sessions", "one_session_only"], pub,
-                             dependent=["median_sessions_per_user"])
-    frame = _with_rates(released, {"one_session_only": "users"}).sort("period", "dimension", "grp")
+    everyone = pl.col("subject").n_unique()
+    stats = {"users": (pl.len(), everyone), "sessions": (pl.col("sessions").sum(), everyone),
+             "one_session_only": ((pl.col("sessions") == 1).sum(),
+                                  pl.col("subject").filter(pl.col("sessions") == 1).n_unique())}
+    values, contributors = _long(data, stats,
+                                 _percentile("sessions", 0.5, "median_sessions_per_user"), schema)
+    spec = dc.Spec(counts={"users": None, "sessions": None, "one_session_only": "users"},
+                   size="users", group_sizes=("users",),
+                   percentiles={"median_sessions_per_user": 0.5},
+                   rates={"one_session_only_rate": ("one_session_only", "users")})
+    released, n = dc.protect(values, contributors, spec, pub)
+    frame = released.sort("period", "dimension", "grp")
     cols = {
         "period": "Calendar quarter of the user's first session",
         "dimension": "Grouping dimension", "grp": "Group within the dimension",
         "users": "Users whose first session falls in the period",
         "sessions": "Sessions of those users (all time)",
         "one_session_only": "Users who never came back after their first session (drop-out)",
-        "median_sessions_per_user": "Median sessions per user (NULL with the group's counts)",
+        "median_sessions_per_user": f"Median sessions per user (NULL unless {pub.minimum_group_size}+ users are at or below it and at or above it)",
         "one_session_only_rate": "Drop-out after one session, from the released counts",
         "one_session_only_rate_lo": "Lower bound of the 95% Wilson interval of the drop-out rate",
         "one_session_only_rate_hi": "Upper bound of the 95% Wilson interval of the drop-out rate",
@@ -215,13 +233,14 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
     }
     return Table("engagement_by_group", frame,
                  f"Engagement per quarter and group, research-consented users. {dc.describe(pub)}",
-                 cols, n)
+                 cols, n, spec, contributors)
 
 
 def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: Publication) -> Table:
     keep = pl.col("subject").is_in(list(subjects))
     sessions = frames["session_started"].filter(keep).select(
-        "session_id", pl.col("occurred_at").dt.strftime("%Y-%m").alias("period"), "model_version")
+        "session_id", "subject", pl.col("occurred_at").dt.strftime("%Y-%m").alias("period"),
+        overall=pl.lit("all"), model_version=model_version_label(pl.col("model_version")))
     flags = frames["risk_flag"].filter(keep)
     esc = frames["escalation"].filter(keep)
     per_session = sessions
@@ -244,43 +263,48 @@ def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: 
     flags_cols = [f"flag_{lv}" for lv in RISK_LEVELS] + [f"esc_{a}" for a in ESCALATIONS]
     per_session = (per_session.join(delay, on="session_id", how="left")
                    .with_columns(pl.col(flags_cols).fill_null(False))
-                   .with_columns(high=pl.col("flag_high") | pl.col("flag_imminent")))
-    schema = {"period": pl.String, "model_version": pl.String, "sessions": pl.Int64,
-              **{f"sessions_flag_{lv}": pl.Int64 for lv in RISK_LEVELS},
-              **{f"sessions_escalation_{a}": pl.Int64 for a in ESCALATIONS},
-              "sessions_high_flag": pl.Int64, "sessions_high_flag_no_connection": pl.Int64,
+                   .with_columns(high=pl.col("flag_high") | pl.col("flag_imminent"))
+                   .with_columns(no_connection=pl.col("high") & pl.col("minutes").is_null()))
+    counts = {"sessions": None,
+              **{f"sessions_flag_{lv}": "sessions" for lv in RISK_LEVELS},
+              **{f"sessions_escalation_{a}": "sessions" for a in ESCALATIONS},
+              "sessions_high_flag": "sessions",
+              "sessions_high_flag_no_connection": "sessions_high_flag"}
+    schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
+              **{c: pl.Int64 for c in counts},
               "median_minutes_to_connection": pl.Float64, "p90_minutes_to_connection": pl.Float64}
-    aggs = [pl.len().alias("sessions"),
-            *[pl.col(f"flag_{lv}").sum().alias(f"sessions_flag_{lv}") for lv in RISK_LEVELS],
-            *[pl.col(f"esc_{a}").sum().alias(f"sessions_escalation_{a}") for a in ESCALATIONS],
-            pl.col("high").sum().alias("sessions_high_flag"),
-            (pl.col("high") & pl.col("minutes").is_null()).sum().alias("sessions_high_flag_no_connection"),
-            pl.col("minutes").median().round(1).alias("median_minutes_to_connection"),
-            pl.col("minutes").quantile(0.9, "nearest").round(1).alias("p90_minutes_to_connection")]
-    parts = [per_session.group_by("period", "model_version").agg(aggs),
-             per_session.group_by("period").agg(aggs).with_columns(model_version=pl.lit("all"))]
-    raw = (pl.concat(parts, how="diagonal_relaxed").select(list(schema)).cast(schema)
-           if per_session.height else pl.DataFrame(schema=schema))
-    counts = [c for c, t in schema.items() if t == pl.Int64]
-    released, n = dc.protect(raw.rename({"model_version": "grp"}).with_columns(
-        dimension=pl.when(pl.col("grp") == "all").then(pl.lit("overall")).otherwise(pl.lit("model_version"))),
-        counts, pub, size_col="sessions",
-        dependent=["median_minutes_to_connection", "p90_minutes_to_connection"],
-        size_for_dependent="sessions_high_flag")
-    frame = released.drop("dimension").rename({"grp": "model_version"}).sort("period", "model_version")
+    stats = {"sessions": (pl.len(), pl.col("subject").n_unique()),
+             **{f"sessions_flag_{lv}": (pl.col(f"flag_{lv}").sum(), _people(f"flag_{lv}"))
+                for lv in RISK_LEVELS},
+             **{f"sessions_escalation_{a}": (pl.col(f"esc_{a}").sum(), _people(f"esc_{a}"))
+                for a in ESCALATIONS},
+             "sessions_high_flag": (pl.col("high").sum(), _people("high")),
+             "sessions_high_flag_no_connection": (pl.col("no_connection").sum(),
+                                                  _people("no_connection"))}
+    extra = [*_percentile("minutes", 0.5, "median_minutes_to_connection"),
+             *_percentile("minutes", 0.9, "p90_minutes_to_connection")]
+    values, contributors = _long(per_session, stats, extra, schema,
+                                 dims=("overall", "model_version"))
+    spec = dc.Spec(counts=counts, size="sessions",
+                   percentiles={"median_minutes_to_connection": 0.5,
+                                "p90_minutes_to_connection": 0.9})
+    released, n = dc.protect(values, contributors, spec, pub)
+    frame = released.sort("period", "dimension", "grp")
+    k = pub.minimum_group_size
     cols = {"period": "Calendar month (UTC) of session start",
-            "model_version": "AI model that served the session ('all' = every model)",
+            "dimension": "overall, or model_version (the AI model that served the session)",
+            "grp": "'all' for overall, else the model version",
             "sessions": "Sessions started",
             **{f"sessions_flag_{lv}": f"Sessions with a {lv} risk flag" for lv in RISK_LEVELS},
             **{f"sessions_escalation_{a}": f"Sessions where escalation was {a}" for a in ESCALATIONS},
             "sessions_high_flag": "Sessions with a high or imminent risk flag",
             "sessions_high_flag_no_connection": "Of those, sessions with no human connection after the flag",
-            "median_minutes_to_connection": "Median minutes from the first high/imminent flag to a human connection",
-            "p90_minutes_to_connection": "90th percentile of those minutes"}
+            "median_minutes_to_connection": f"Median minutes from the first high/imminent flag to a human connection, connected sessions only (NULL unless {k}+ people are at or below it and at or above it)",
+            "p90_minutes_to_connection": f"90th percentile of those minutes, connected sessions only (NULL unless {k}+ people are at or below it and at or above it)"}
     return Table("safety_escalation", frame,
-                 "Risk flags and escalation to a human per month and model version, research-"
-                 f"consented users. {dc.describe(pub)} Times are NULL when fewer than "
-                 f"{pub.minimum_group_size} sessions contribute.", cols, n)
+                 "Risk flags and escalation to a human per month, overall and by model version, "
+                 f"research-consented users. {dc.describe(pub)} Counts are of sessions; their "
+                 "people are counted too and must pass the same rules.", cols, n, spec, contributors)
 
 
 def consent_coverage(users: pl.DataFrame, research: set[str], pub: Publication) -> Table:
@@ -288,18 +312,26 @@ def consent_coverage(users: pl.DataFrame, research: set[str], pub: Publication) 
                               research=pl.col("subject").is_in(list(research)))
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               "users": pl.Int64, "research_users": pl.Int64}
-    raw = _long(data, [pl.len().alias("users"), pl.col("research").sum().alias("research_users")], schema)
-    released, n = dc.protect(raw, ["users", "research_users"], pub)
-    frame = (released.with_columns(
-        research_share=dc.released_rate(pl.col("research_users"), pl.col("users")))
-        .drop("period").sort("dimension", "grp"))
+    stats = {"users": (pl.len(), pl.col("subject").n_unique()),
+             "research_users": (pl.col("research").sum(), _people("research"))}
+    values, contributors = _long(data, stats, [], schema)
+    spec = dc.Spec(counts={"users": None, "research_users": "users"}, size="users",
+                   group_sizes=("users", "research_users"),
+                   rates={"research_share": ("research_users", "users")}, ratios=False)
+    released, n = dc.protect(values, contributors, spec, pub)
+    frame = released.drop("period").sort("dimension", "grp")
+    k = pub.minimum_group_size
     return Table("consent_coverage", frame,
                  "Who is in the evidence: all users with a session, and those whose data may be "
-                 f"used for research, per group. {dc.describe(pub)}",
+                 f"used for research, per group. {dc.describe(pub)} Research users are a group "
+                 f"size of the other tables, so they too need {k}+ people.",
                  {"dimension": "Grouping dimension", "grp": "Group within the dimension",
                   "users": "Users with at least one session",
-                  "research_users": "Of those, users whose data may be used for research",
-                  "research_share": "research_users / users, from the released counts"}, n)
+                  "research_users": f"Of those, users whose data may be used for research (NULL under {k})",
+                  "research_share": "research_users / users, from the released counts",
+                  "research_share_lo": "Lower bound of the 95% Wilson interval of research_share",
+                  "research_share_hi": "Upper bound of the 95% Wilson interval of research_share"},
+                 n, spec, contributors)
 
 
 def research_tables(frames: dict[str, pl.DataFrame], research: set[str], pub: Publication) -> list[Table]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import base64
 import re
 
-from pipeline.report import render
+from pipeline.stages import Layout
+from pipeline.warehouse.report import render
 from pipeline.synth import generate
 from tests.synthetic import run_batch
 
@@ -12,7 +13,7 @@ def test_report_is_self_contained_with_charts_and_limitations(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=150, days=60, seed=12)
     run_batch(raw, data)
-    page = render(data / "warehouse" / "research.duckdb")
+    page = render(Layout(data).release)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 3
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)

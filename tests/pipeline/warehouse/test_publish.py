@@ -12,12 +12,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.analytics import Table
-from pipeline.publish import (CATEGORY, RELEASES_KEPT, PublishError, publish, table_digest)
+from pipeline.stages import Layout
+from pipeline.warehouse.analytics import Table
+from pipeline.warehouse.publish import (CATEGORY, RELEASES_KEPT, PublishError, publish, table_digest)
 from pipeline.synth import generate
 from tests.synthetic import run_batch
 
-PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10)
+PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10,
+                      all_or_none_min_denominator=20)
 
 
 def _release(tmp_path, name="data", users=80):
@@ -25,7 +27,7 @@ def _release(tmp_path, name="data", users=80):
     if not raw.exists():
         generate(raw, users=users, days=40, seed=17, fault_rate=0.02)
     run_batch(raw, data)
-    return data / "warehouse" / "research.duckdb"
+    return Layout(data).release
 
 
 def test_every_table_obeys_the_disclosure_rules(tmp_path):
@@ -59,37 +61,38 @@ def test_two_builds_from_the_same_input_are_identical(tmp_path):
 
 
 def _table(users: int) -> Table:
-    frame = pl.DataFrame({"period": ["p"], "dimension": ["overall"], "grp": ["all"], "users": [users]})
+    frame = pl.DataFrame({"period": ["2026-Q3"], "dimension": ["overall"], "grp": ["all"],
+                          "users": [users]})
     return Table("t", frame, "test table", {c: c for c in frame.columns})
 
 
 def test_a_failed_build_leaves_the_previous_release(tmp_path):
     wh = tmp_path / "warehouse"
-    path, _, rid, changed = publish(wh, [_table(20)], {}, 7, 5, 10)
+    path, _, rid, changed = publish(wh, [_table(20)], {}, PUB)
     assert changed and rid == "0001"
     before = table_digest(path)
     with pytest.raises(PublishError, match="small or not rounded"):
-        publish(wh, [_table(3)], {}, 7, 5, 10)
+        publish(wh, [_table(3)], {}, PUB)
     with pytest.raises(PublishError, match="not a label"):
         publish(wh, [Table("t", pl.DataFrame({"users": [20], "why": ["x" * 200]}), "t",
-                           {"users": "u", "why": "w"})], {}, 7, 5, 10)
+                           {"users": "u", "why": "w"})], {}, PUB)
     assert table_digest(path) == before
     assert sorted(p.name for p in wh.iterdir()) == ["research-0001.duckdb", "research.duckdb"]
 
 
 def test_unchanged_tables_make_no_release_and_old_releases_are_pruned(tmp_path):
     wh = tmp_path / "warehouse"
-    assert publish(wh, [_table(20)], {}, 7, 5, 10)[3]
-    assert not publish(wh, [_table(20)], {}, 7, 5, 10)[3]
+    assert publish(wh, [_table(20)], {}, PUB)[3]
+    assert not publish(wh, [_table(20)], {}, PUB)[3]
     for users in range(25, 25 + 5 * (RELEASES_KEPT + 2), 5):
-        publish(wh, [_table(users)], {}, 7, 5, 10)
+        publish(wh, [_table(users)], {}, PUB)
     numbered = sorted(p.name for p in wh.glob("research-*.duckdb"))
     assert len(numbered) == RELEASES_KEPT and numbered[-1] == f"research-{RELEASES_KEPT + 3:04d}.duckdb"
 
 
 def test_a_reader_keeps_working_while_releases_are_swapped(tmp_path):
     wh = tmp_path / "warehouse"
-    path = publish(wh, [_table(20)], {}, 7, 5, 10)[0]
+    path = publish(wh, [_table(20)], {}, PUB)[0]
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(path)!r}, read_only=True)
@@ -102,7 +105,7 @@ def test_a_reader_keeps_working_while_releases_are_swapped(tmp_path):
     """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert reader.stdout.readline().strip() == "ready"  # it has the file open
     for users in (30, 40, 50, 60):
-        publish(wh, [_table(users)], {}, 7, 5, 10)
+        publish(wh, [_table(users)], {}, PUB)
     out, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err
     assert out.strip() == "[20]"  # the file it opened stayed whole and unchanged

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
-from pipeline.analytics import user_outcomes
+from pipeline.warehouse.analytics import user_outcomes
 
 T0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
 SCHEMA = {"subject": pl.String, "instrument": pl.String, "items": pl.List(pl.Int64),

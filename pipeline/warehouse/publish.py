@@ -1,12 +1,17 @@
 """Publish the research warehouse as numbered releases, by atomic swap.
 
-A new release is built aside under a temporary name, verified (only the expected tables,
-no individual-level or free-text column, disclosure rules and k-anonymity re-checked on the
-built file, every table and column documented), then hard-linked as
-`research-<release_id>.duckdb` and renamed over `research.duckdb` in one step. A researcher
-who has the previous file open keeps reading it (the old inode lives on); a build that fails
-verification never replaces a good release. The last RELEASES_KEPT releases are kept. When
-the tables are identical to the current release's, no new release is made.
+Releases live in their own folder (the publish folder), outside the private data folder, so
+researchers never need access to the vault, keys or audit log. A new release is built aside
+under a temporary name, verified from the built file itself (only the expected tables, no
+individual-level column, every label in its closed vocabulary, every statistic re-checked
+against the disclosure rules with the contributor counts the build kept in memory, every
+table and column documented), then hard-linked as `research-<release_id>.duckdb` and renamed
+over `research.duckdb` in one step. A researcher who has the previous file open keeps
+reading it (the old inode lives on); a build that fails verification never replaces a good
+release. The last RELEASES_KEPT releases are kept; `drop_retained` deletes the older ones
+when someone left the population (erasure, withdrawal), and any retained release with a
+label outside the vocabularies is deleted. When the tables are identical to the current
+release's, no new release is made.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from . import failpoints
+from .. import failpoints
+from . import disclosure_control as dc
+from . import sandbox
 from .analytics import Table
+from .labels import check_labels
 
 WAREHOUSE_FILE = "research.duckdb"
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
 CATEGORY = re.compile(r"^[\w .,:+\-/()']{0,64}$")  # a released string is a label, never free text
-SIZE_COLUMNS = ("users", "sessions")  # group sizes checked against k
 NOT_COUNTS = {"release_id", "suppressed_cells"}  # not counts of people
 
 
@@ -77,48 +84,66 @@ def build(path: Path, tables: list[Table]) -> None:
         con.close()
 
 
-def verify(path: Path, expected: set[str], threshold: int, base: int, k: int) -> None:
+def verify(path: Path, tables: list[Table], pub) -> None:
     """Re-check a built release from the file itself; raise PublishError on any breach."""
-    con = duckdb.connect(str(path), read_only=True)
+    expected = {t.name: t for t in tables}
+    con = sandbox.connect(path)
     try:
         names = {r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
-        if names != expected:
+        if names != set(expected):
             raise PublishError(f"release holds tables {sorted(names)}, expected {sorted(expected)}")
         undocumented = con.execute(
             "SELECT count(*) FROM data_dictionary WHERE description IS NULL OR description = ''"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if undocumented:
             raise PublishError(f"{undocumented} table(s) or column(s) lack a description")
-        for table in sorted(names):
-            cols = con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
-                [table]).fetchall()
-            for col, dtype in cols:
-                if col in NOT_COUNTS:
-                    continue
-                values = [r[0] for r in con.execute(f'SELECT "{col}" FROM "{table}"').fetchall()]
-                if dtype in ("BIGINT", "INTEGER"):
-                    bad = [v for v in values if v is not None and v != 0 and (v <= threshold or v % base)]
-                    if bad:
-                        raise PublishError(f"{table}.{col}: a count is small or not rounded")
-                elif dtype == "VARCHAR":
-                    if any(v is not None and not CATEGORY.match(v) for v in values):
-                        raise PublishError(f"{table}.{col}: holds text that is not a label")
-            for size in SIZE_COLUMNS:
-                if size in {c for c, _ in cols}:
-                    small = con.execute(
-                        f'SELECT count(*) FROM "{table}" WHERE "{size}" IS NOT NULL AND "{size}" < ?',
-                        [k]).fetchone()[0]
-                    if small:
-                        raise PublishError(f"{table}: {small} group(s) smaller than k = {k}")
+        for name in sorted(names):
+            frame = con.sql(f'SELECT * FROM "{name}"').pl()
+            problems = check_labels(frame)
+            t = expected[name]
+            if t.spec is not None and t.contributors is not None:
+                problems += dc.check(frame, t.contributors, t.spec, pub)
+            else:
+                problems += _check_plain(frame, pub)
+            if problems:
+                raise PublishError(f"{name}: {len(problems)} breach(es), first: {problems[0]}")
+    finally:
+        con.close()
+
+
+def _check_plain(frame: pl.DataFrame, pub) -> list[str]:
+    """A table without a contributor spec (the one-row `releases` table): every integer is a
+    count of people (0, or above the threshold and rounded) and every string a label."""
+    problems = []
+    for col, dtype in frame.schema.items():
+        if col in NOT_COUNTS:
+            continue
+        values = frame[col].to_list()
+        if dtype.is_integer():
+            if any(v is not None and v != 0 and (v <= pub.suppression_threshold
+                                                 or v % pub.rounding_base) for v in values):
+                problems.append(f"{col}: a count is small or not rounded")
+        elif dtype == pl.String:
+            if any(v is not None and not CATEGORY.match(v) for v in values):
+                problems.append(f"{col}: holds text that is not a label")
+    return problems
+
+
+def labels_ok(path: Path) -> bool:
+    """Whether every label in a (retained) release is in its vocabulary."""
+    con = sandbox.connect(path)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()]
+        return not any(check_labels(con.sql(f'SELECT * FROM "{n}"').pl()) for n in names)
     finally:
         con.close()
 
 
 def table_digest(path: Path) -> dict[str, str]:
     """SHA-256 of every data table's rows in a release (the releases table excluded)."""
-    con = duckdb.connect(str(path), read_only=True)
+    con = sandbox.connect(path)
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
@@ -144,9 +169,9 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
         leftover.unlink(missing_ok=True)
     current = 0
     if target.exists():
-        con = duckdb.connect(str(target), read_only=True)
+        con = sandbox.connect(target)
         try:
-            current = int(con.execute("SELECT release_id FROM releases").fetchone()[0])
+            current = int(con.execute("SELECT release_id FROM releases").fetchall()[0][0])
         finally:
             con.close()
     for rid in _release_ids(warehouse_dir):
@@ -176,14 +201,32 @@ def releases_table(release_id: str, meta: dict) -> Table:
     return Table("releases", frame, "This release: what it was built from and with.", docs)
 
 
-def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int, base: int,
-            k: int) -> tuple[Path, dict[str, str], str, bool]:
+def _modes(group: str | None) -> tuple[int, int, int | None]:
+    """(folder mode, file mode, gid): readable by the researchers' group when one is named,
+    else by every local user (the release holds disclosure-controlled aggregates only)."""
+    if group is None:
+        return 0o755, 0o644, None
+    import grp
+
+    try:
+        return 0o750, 0o640, grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise PublishError(f"researchers' group {group!r} does not exist on this machine") from None
+
+
+def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
+            group: str | None = None) -> tuple[Path, dict[str, str], str, bool]:
     """Verify-and-swap a new release unless nothing changed. Returns (path, digests of the
-    data tables, release id, whether a new release was made)."""
+    data tables, release id, whether a new release was made). `group`: the OS group of the
+    researchers, who get read access (others none)."""
+    dir_mode, file_mode, gid = _modes(group)
     warehouse_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(warehouse_dir, 0o755)  # researchers must reach the file; it holds aggregates only
+    os.chmod(warehouse_dir, dir_mode)
+    if gid is not None:
+        os.chown(warehouse_dir, -1, gid)
     target = warehouse_dir / WAREHOUSE_FILE
     _clean_interrupted(warehouse_dir, target)
+    purge_unsafe(warehouse_dir)
     digests = {t.name: frame_digest(t.frame) for t in tables}
     existing = _release_ids(warehouse_dir)
     if target.exists() and existing and table_digest(target) == digests:
@@ -196,8 +239,10 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int
     tmp.unlink()  # duckdb creates the file itself
     try:
         build(tmp, all_tables)
-        verify(tmp, {t.name for t in all_tables}, threshold, base, k)
-        os.chmod(tmp, 0o644)
+        verify(tmp, all_tables, pub)
+        os.chmod(tmp, file_mode)
+        if gid is not None:
+            os.chown(tmp, -1, gid)
         numbered = warehouse_dir / f"research-{release_id}.duckdb"
         os.link(tmp, numbered)
         failpoints.hit("publish-swap")
@@ -208,3 +253,35 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, threshold: int
     for old in _release_ids(warehouse_dir)[:-RELEASES_KEPT]:
         (warehouse_dir / f"research-{old:04d}.duckdb").unlink(missing_ok=True)
     return target, digests, release_id, True
+
+
+def purge_unsafe(warehouse_dir: Path) -> int:
+    """Delete retained releases with a label outside the vocabularies (e.g. published by an
+    older version that passed free text through). Returns how many were deleted."""
+    gone = 0
+    for rid in _release_ids(warehouse_dir):
+        path = warehouse_dir / f"research-{rid:04d}.duckdb"
+        if not labels_ok(path):
+            path.unlink()
+            gone += 1
+    target = warehouse_dir / WAREHOUSE_FILE
+    if target.exists() and not labels_ok(target):
+        target.unlink()
+        gone += 1
+    return gone
+
+
+def drop_retained(warehouse_dir: Path) -> int:
+    """Delete every retained release but the current one: used when someone left the
+    population (erasure, withdrawal, expiry), whose data the older releases still hold."""
+    current = None
+    target = warehouse_dir / WAREHOUSE_FILE
+    if target.exists():
+        current = target.stat().st_ino
+    gone = 0
+    for rid in _release_ids(warehouse_dir):
+        path = warehouse_dir / f"research-{rid:04d}.duckdb"
+        if path.stat().st_ino != current:
+            path.unlink()
+            gone += 1
+    return gone

@@ -1,0 +1,307 @@
+"""Statistical disclosure control for published aggregates, contributor-aware.
+
+Every released statistic knows how many distinct people it rests on: a table is built as
+two frames with the same rows, the values and their *contributors* (people behind each
+value; never published). `protect` turns the values into what may be released, `check`
+re-verifies a released table (read back from the built file) against the same rules, so
+the rules live here once. The floors are in `pipeline.disclosure_floors`.
+
+Rules (k = minimum_group_size, t = suppression_threshold, m = all_or_none_min_denominator):
+1. a row whose population (distinct people in it) is under k is suppressed entirely;
+2. a count is suppressed when its value or its contributors are 1..t (a count of sessions
+   from one person is that person's count);
+3. a count that is a group size elsewhere (`Spec.group_sizes`) needs k contributors;
+4. a count of 0, or equal to its denominator (0% / 100%), is suppressed when the
+   denominator rests on fewer than m people: it would tell each member their own value;
+5. secondary suppression: within one period and dimension a lone suppressed cell could be
+   recovered by subtraction from the total, so the smallest other non-zero cell is
+   suppressed too (or, if there is none, the total itself);
+6. every remaining count is rounded to the nearest rounding_base;
+7. a mean needs k contributors; a percentile (a median too) needs k people at or below it
+   and k at or above it; both vanish with their row's size;
+8. rates and their intervals are computed from released counts only, and need k people in
+   the denominator; no minimum or maximum is ever published.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import polars as pl
+
+from ..disclosure_floors import ROUNDING_BASE, SUPPRESSION_THRESHOLD  # noqa: F401 - re-exported
+
+Z_95 = 1.959964  # two-sided 95% normal quantile, for Wilson intervals
+KEYS = ("period", "dimension", "grp")
+ROW = "people"  # contributor column: distinct people in the row
+BELOW, ABOVE = ":below", ":above"  # contributor columns of a percentile's two sides
+EXTREMES = re.compile(r"(^|_)(min|max|minimum|maximum)(_|$)")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What each published column of a long table is.
+
+    counts: count column -> its denominator (a count column of the same row) or None.
+    group_sizes: counts that are the size of a group some statistic is computed over.
+    size: the count whose suppression also hides the row's means and percentiles.
+    means, percentiles: statistics over people (percentiles: column -> quantile).
+    rates: rate column -> (numerator, denominator), computed after protection; each rate
+    also gets `_lo`/`_hi` (95% Wilson) and, with `ratios`, `_ratio` to the overall rate."""
+
+    counts: Mapping[str, str | None]
+    size: str
+    group_sizes: tuple[str, ...] = ()
+    means: tuple[str, ...] = ()
+    percentiles: Mapping[str, float] = field(default_factory=dict)
+    rates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    ratios: bool = True
+
+    def __post_init__(self) -> None:
+        names = [*self.counts, *self.means, *self.percentiles, *self.rates]
+        bad = [n for n in names if EXTREMES.search(n)]
+        if bad:
+            raise ValueError(f"minima and maxima are never published: {bad}")
+        for c, den in self.counts.items():
+            if den is not None and den not in self.counts:
+                raise ValueError(f"denominator of {c} is not a count: {den}")
+        for r, (num, den) in self.rates.items():
+            if num not in self.counts or den not in self.counts:
+                raise ValueError(f"rate {r} must divide two counts")
+
+    def rate_columns(self) -> dict[str, str]:
+        """Every derived rate column -> the rate it belongs to."""
+        out = {}
+        for r in self.rates:
+            for suffix in ("", "_lo", "_hi") + (("_ratio",) if self.ratios else ()):
+                out[r + suffix] = r
+        return out
+
+
+def round_half_up(value: int, base: int) -> int:
+    return ((value + base // 2) // base) * base
+
+
+def publish_count(value: int, threshold: int = SUPPRESSION_THRESHOLD,
+                  base: int = ROUNDING_BASE) -> int | None:
+    """A lone count of people as released: 0 stays 0, 1..threshold -> None, else rounded."""
+    if value < 0:
+        raise ValueError("counts are never negative")
+    if value == 0:
+        return 0
+    if value <= threshold:
+        return None
+    return round_half_up(value, base)
+
+
+def secondary(cells: list[int | None]) -> tuple[list[int | None], bool]:
+    """Within one family of sibling cells (exact counts, None = already suppressed): if
+    exactly one is suppressed, suppress the smallest other non-zero cell. Returns the cells
+    and whether the family's total must be suppressed (no other non-zero cell existed)."""
+    hidden = [i for i, c in enumerate(cells) if c is None]
+    if len(hidden) != 1:
+        return cells, False
+    candidates = [(c, i) for i, c in enumerate(cells) if c is not None and c > 0]
+    if not candidates:
+        return cells, True
+    _, j = min(candidates)
+    out = list(cells)
+    out[j] = None
+    return out, False
+
+
+def _keys(frame: pl.DataFrame) -> list[str]:
+    return [c for c in KEYS if c in frame.columns]
+
+
+def _count_allowed(c: str, r: dict, n: dict, spec: Spec, pub) -> bool:
+    """Rules 1-4 for one count cell (exact values `r`, contributors `n`)."""
+    v, people = r[c], n[c]
+    if v is None or n[ROW] < pub.minimum_group_size:
+        return False
+    if v > 0 and (v <= pub.suppression_threshold or people <= pub.suppression_threshold):
+        return False
+    if c in spec.group_sizes and people < pub.minimum_group_size:
+        return False
+    den = spec.counts[c]
+    if den is not None and (v == 0 or v == r[den] or people == n[den]):
+        return n[den] >= pub.all_or_none_min_denominator
+    return True
+
+
+def _percentile_allowed(c: str, n: dict, pub) -> bool:
+    k = pub.minimum_group_size
+    return n[ROW] >= k and (n[c + BELOW] or 0) >= k and (n[c + ABOVE] or 0) >= k
+
+
+def protect(values: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub
+            ) -> tuple[pl.DataFrame, int]:
+    """Disclosure-control a long table keyed by (period, dimension, grp). `contributors` has
+    the same rows and keys, a `people` column and one column per statistic. Returns the
+    released table (rates added) and how many count cells were suppressed."""
+    keys = _keys(values)
+    if values.is_empty():
+        return add_rates(values, contributors, spec, pub), 0
+    values = values.sort(keys, nulls_last=True)  # stable order: ties always resolve the same way
+    contributors = values.select(keys).join(contributors, on=keys, how="left", nulls_equal=True)
+    rows, people = values.to_dicts(), contributors.to_dicts()
+    exact = [dict(r) for r in rows]
+    for r, e, n in zip(rows, exact, people):
+        for c in spec.counts:
+            if not _count_allowed(c, e, n, spec, pub):
+                r[c] = None
+    # secondary suppression per (period, dimension, count); totals live in "overall"
+    families: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r.get("dimension", "overall") != "overall":
+            families.setdefault((r.get("period"), r["dimension"]), []).append(i)
+    totals = {r.get("period"): i for i, r in enumerate(rows) if r.get("dimension") == "overall"}
+    for _ in range(3):  # suppressing a total can open new lone cells: settle
+        changed = False
+        for (period, _dim), idx in families.items():
+            for c in spec.counts:
+                cells = [exact[i][c] if rows[i][c] is not None else None for i in idx]
+                new, hide_total = secondary(cells)
+                if new != cells:
+                    changed = True
+                    for i, v in zip(idx, new):
+                        if v is None:
+                            rows[i][c] = None
+                if hide_total and period in totals and rows[totals[period]][c] is not None:
+                    rows[totals[period]][c] = None
+                    changed = True
+        if not changed:
+            break
+    suppressed = 0
+    for r, n in zip(rows, people):
+        for c in spec.counts:
+            if r[c] is None:
+                suppressed += 1
+            else:
+                r[c] = round_half_up(r[c], pub.rounding_base)
+        hidden = r[spec.size] is None
+        for c in spec.means:
+            if hidden or n[ROW] < pub.minimum_group_size or (n[c] or 0) < pub.minimum_group_size:
+                r[c] = None
+        for c in spec.percentiles:
+            if hidden or not _percentile_allowed(c, n, pub):
+                r[c] = None
+    released = pl.DataFrame(rows, schema=values.schema)
+    return add_rates(released, contributors, spec, pub), suppressed
+
+
+def add_rates(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -> pl.DataFrame:
+    """Rate, 95% Wilson interval and ratio to the overall rate of the same period, all from
+    released counts; NULL when a count is suppressed or the denominator has < k people."""
+    out = released
+    if not spec.rates:
+        return out
+    keys = _keys(released)
+    dens = {den for _, den in spec.rates.values()}
+    enough = contributors.select(*keys, *[(pl.col(d) >= pub.minimum_group_size)
+                                         .alias(f"_ok_{d}") for d in dens])
+    out = out.join(enough, on=keys, how="left", nulls_equal=True)
+    for rate, (num, den) in spec.rates.items():
+        ok = pl.col(f"_ok_{den}").fill_null(False)
+        n, d = pl.col(num), pl.col(den)
+        out = out.with_columns(
+            pl.when(ok).then(released_rate(n, d)).alias(rate),
+            pl.when(ok).then(wilson(n, d, lower=True)).alias(f"{rate}_lo"),
+            pl.when(ok).then(wilson(n, d, lower=False)).alias(f"{rate}_hi"),
+        )
+        if spec.ratios and "dimension" in out.columns:
+            overall = (out.filter(pl.col("dimension") == "overall")
+                       .select(*[k for k in keys if k == "period"], pl.col(rate).alias("_overall")))
+            on = [k for k in keys if k == "period"]
+            out = (out.join(overall, on=on, how="left") if on
+                   else out.with_columns(_overall=overall["_overall"].first() if overall.height else None))
+            out = out.with_columns(pl.when(pl.col("_overall") > 0)
+                                   .then((pl.col(rate) / pl.col("_overall")).round(3))
+                                   .alias(f"{rate}_ratio")).drop("_overall")
+    return out.drop([f"_ok_{d}" for d in dens])
+
+
+def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -> list[str]:
+    """Every breach of the rules in a released table (e.g. read back from a built file)."""
+    problems: list[str] = []
+    keys = _keys(released)
+    declared = set(keys) | set(spec.counts) | set(spec.means) | set(spec.percentiles) \
+        | set(spec.rate_columns())
+    for col in released.columns:
+        if col not in declared:
+            problems.append(f"column {col} is not a declared statistic")
+        if EXTREMES.search(col):
+            problems.append(f"column {col} looks like a minimum or maximum")
+    if problems:
+        return problems
+    joined = released.join(contributors, on=keys, how="left", suffix="@n", nulls_equal=True)
+    base, t, k = pub.rounding_base, pub.suppression_threshold, pub.minimum_group_size
+    for r in joined.iter_rows(named=True):
+        where = "/".join(str(r[c]) for c in keys)
+        n = {c: r.get(c + "@n", r.get(c)) for c in [*spec.counts, *spec.means]}
+        n.update({c: r.get(c) for c in r if c.endswith((BELOW, ABOVE)) or c == ROW})
+        if n.get(ROW) is None:
+            problems.append(f"row {where}: no contributor counts")
+            continue
+        for c, den in spec.counts.items():
+            v = r[c]
+            if v is None:
+                continue
+            if v % base or n[ROW] < k or (v > 0 and (v <= t or n[c] <= t)):
+                problems.append(f"{c} at {where}: small, unrounded or under k")
+            elif c in spec.group_sizes and n[c] < k:
+                problems.append(f"{c} at {where}: a group under k")
+            elif (den is not None and (v == 0 or n[c] == n[den])
+                  and n[den] < pub.all_or_none_min_denominator):
+                problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
+        for c in spec.means:
+            if r[c] is not None and (n[c] or 0) < k:
+                problems.append(f"{c} at {where}: a mean of fewer than k people")
+        for c in spec.percentiles:
+            if r[c] is not None and not _percentile_allowed(c, n, pub):
+                problems.append(f"{c} at {where}: a percentile without k people on each side")
+        for col, rate in spec.rate_columns().items():
+            num, den = spec.rates[rate]
+            if r[col] is not None and (r[num] is None or r[den] is None or (n[den] or 0) < k):
+                problems.append(f"{col} at {where}: a rate on a suppressed count or under k")
+    return problems
+
+
+def released_rate(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """A rate from released counts; NULL whenever either count is suppressed or 0 below."""
+    return (
+        pl.when(denominator.is_null() | numerator.is_null() | (denominator == 0))
+        .then(None)
+        .otherwise((numerator / denominator).clip(0, 1).round(3))
+    )
+
+
+def wilson_bounds(k: float, n: float, z: float = Z_95) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson(numerator: pl.Expr, denominator: pl.Expr, *, lower: bool) -> pl.Expr:
+    """95% Wilson score interval bound of numerator/denominator, from released counts."""
+    n = denominator.cast(pl.Float64)
+    # rounding can lift a numerator above its denominator: cap it (nulls stay null)
+    k = pl.when(numerator > denominator).then(denominator).otherwise(numerator).cast(pl.Float64)
+    z2 = Z_95 * Z_95
+    p = k / n
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * ((p * (1 - p) / n + z2 / (4 * n * n)).sqrt()) / (1 + z2 / n)
+    bound = (centre - half).clip(0, 1) if lower else (centre + half).clip(0, 1)
+    return pl.when(n.is_null() | k.is_null() | (n == 0)).then(None).otherwise(bound.round(3))
+
+
+def describe(pub) -> str:
+    return (f"Counts 1-{pub.suppression_threshold} (of values or of people) suppressed (NULL) "
+            f"with secondary suppression, others rounded to the nearest {pub.rounding_base}; "
+            f"groups, means, percentiles and rates resting on fewer than "
+            f"{pub.minimum_group_size} people suppressed; 0% and 100% published only on "
+            f"denominators of {pub.all_or_none_min_denominator}+ people.")
