@@ -304,6 +304,7 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
     last build (vault state, policy, code, day), the build is skipped. Releases go to
     `publish_dir` (default: `<data>-published/` next to the data folder)."""
     layout = Layout(data, publish_dir)
+    layout.make_private()
     policy: LoadedPolicy = load_policy(policies)
     stamp = parse_now(now)
     state_file = layout.vault.parent / OUTPUT_STATE

@@ -46,7 +46,11 @@ def test_counts_balance_and_rerun_changes_nothing(sample_raw, data_dir):
     for private in (layout.vault, layout.keystore, layout.master_key):
         assert private.stat().st_mode & 0o777 == 0o600, private.name
         assert private.parent.stat().st_mode & 0o777 == 0o700, private.parent.name
-    assert (layout.warehouse / "research.duckdb").stat().st_mode & 0o777 == 0o644
+    for folder in layout.private_dirs():  # data folder, vault, keys, audit, staging, Prefect, cache
+        assert folder.stat().st_mode & 0o777 == 0o700, folder.name
+    assert data_dir not in layout.warehouse.parents  # researchers never need the data folder
+    assert layout.release.stat().st_mode & 0o777 == 0o644
+    assert layout.warehouse.stat().st_mode & 0o777 == 0o755
 
     second = run_batch(sample_raw, data_dir)
     assert second["ingest"]["files"] == 0 and second["ingest"]["loaded"] == 0
