@@ -11,13 +11,13 @@ import argparse
 import json
 import sys
 
-import duckdb
+from pipeline.warehouse import sandbox
 
 KEYS = {"period", "dimension", "grp", "model_version"}
 
 
 def measure(path: str) -> dict[str, dict[str, int]]:
-    con = duckdb.connect(path, read_only=True, config={"enable_external_access": False})
+    con = sandbox.connect(path)
     out = {}
     try:
         tables = [r[0] for r in con.execute(
@@ -27,10 +27,10 @@ def measure(path: str) -> dict[str, dict[str, int]]:
                                "WHERE table_name = ?", [t]).fetchall()
             counts = [c for c, d in cols if d in ("BIGINT", "INTEGER") and c not in KEYS]
             stats = [c for c, d in cols if d == "DOUBLE"]
-            row = {"rows": con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]}
+            row = {"rows": con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0]}
             for kind, group in (("count", counts), ("other", stats)):
                 total = row["rows"] * len(group)
-                nulls = sum(con.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" IS NULL').fetchone()[0]
+                nulls = sum(con.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" IS NULL').fetchall()[0][0]
                             for c in group)
                 row[f"{kind}_cells"], row[f"{kind}_suppressed"] = total, nulls
             out[t] = row

@@ -181,6 +181,9 @@ def print_summary(s: dict) -> None:
         t.add_row("outputs", "nothing they depend on changed: not rebuilt")
     t.add_row("warehouse", ("new release: " if s["warehouse_changed"] else "unchanged: ")
               + ", ".join(s["tables"]))
+    if s.get("retained_releases_deleted"):
+        t.add_row("older releases deleted (someone left the population)",
+                  str(s["retained_releases_deleted"]))
     t.add_row("stage times (s)", ", ".join(f"{k} {v}" for k, v in s["timings_s"].items()))
     t.add_row("audit record", s["audit_hash"][:16])
     out.print(t)

@@ -147,8 +147,11 @@ def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
     if rows.height:
         frame = pl.concat([rows.group_by("period", pl.col(d).alias("grp")).agg(aggs)
                            .with_columns(dimension=pl.lit(d)) for d in dims], how="diagonal_relaxed")
-    else:
-        frame = pl.DataFrame(schema={**dict.fromkeys(keys, pl.String), dc.ROW: pl.Int64})
+    else:  # nobody: an empty table with every column
+        names = [dc.ROW, *stats, *(f"{n}@n" for n, (_, p) in stats.items() if p is not None),
+                 *(e.meta.output_name() for e in extra)]
+        frame = pl.DataFrame(schema={**dict.fromkeys(keys, pl.String),
+                                     **{n: schema.get(n, pl.Int64) for n in names}})
     values = frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
                            for c, t in schema.items()])
     people = [c for c in frame.columns if c == dc.ROW or c.endswith(("@n", dc.BELOW, dc.ABOVE))]

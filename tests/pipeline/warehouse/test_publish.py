@@ -112,3 +112,16 @@ def test_a_reader_keeps_working_while_releases_are_swapped(tmp_path):
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT users FROM t").fetchone()[0] == 60  # new readers see the latest
     con.close()
+
+
+def test_a_researchers_group_gets_read_access_and_others_none(tmp_path):
+    import grp
+    import os
+
+    group = grp.getgrgid(os.getgid()).gr_name  # a group this user may hand files to
+    wh = tmp_path / "published"
+    path = publish(wh, [_table(20)], {}, PUB, group=group)[0]
+    assert wh.stat().st_mode & 0o777 == 0o750 and path.stat().st_mode & 0o777 == 0o640
+    assert path.stat().st_gid == os.getgid()
+    with pytest.raises(PublishError, match="does not exist"):
+        publish(tmp_path / "other", [_table(20)], {}, PUB, group="no-such-group-mhpipe")
