@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from pipeline.stages import Layout
 from tests.conftest import POLICIES
 
 runner = CliRunner()

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.stages import Layout
 from tests.conftest import NOW, POLICIES
 from tests.synthetic import identifier_values, raw_identifiers, raw_messages
 
