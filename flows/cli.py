@@ -533,6 +533,37 @@ def erase(
     out.print_json(json.dumps(receipt))
 
 
+@app.command("publish")
+def publish_cmd(
+    now_flag: bool = typer.Option(False, "--now", help="Publish now, before the policy's next scheduled date."),
+    reason: str = typer.Option(..., "--reason", help="Why the release cannot wait (goes into the audit log), e.g. 'erasure request 2026-117'."),
+    data: Path = DATA,
+    policies: Path = POLICIES,
+    publish: Optional[Path] = PUBLISH,
+    clock: Optional[str] = typer.Option(None, "--clock", help="Clock override (ISO 8601), for replays and tests."),
+) -> None:
+    """Publish a research release now, outside the policy's cadence (a data steward's early
+    publication, e.g. so that an erasure takes effect at once). The release uses the periods
+    closed so far, still passes the cross-release gate (or spends the DP budget), and the
+    reason is audited. Prints the release id."""
+    from pipeline import stages
+
+    if not now_flag:
+        _fail("say --now: releases otherwise follow the policy's publication.cadence")
+    _load_or_fail(policies)
+    _layout(data, publish)
+    if not stages.Layout(data).vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        result = stages.publish_now(data, policies, reason, clock, publish)
+    except (CryptoError, LockError, ValueError) as exc:
+        _fail(str(exc))
+    cutoff = result["publication"]["cutoff"]
+    out.print(f"release {result['release_id']} published (data before {cutoff})"
+              if result["warehouse_changed"] else
+              f"release {result['release_id']} unchanged: the gated tables equal the current ones")
+
+
 @app.command("retention-sweep")
 def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
                         now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601).")) -> None:

@@ -88,6 +88,28 @@ class Dataset(_Frozen):
         return self
 
 
+class Cadence(_Frozen):
+    """When the research warehouse publishes (pipeline/warehouse/cadence.py)."""
+
+    every: Literal["month", "quarter"] = "month"
+    day: int = Field(default=1, ge=1, le=28)  # day of the month a release is published
+
+
+class DifferentialPrivacy(_Frozen):
+    """`mode: dp` (pipeline/warehouse/dp.py): zCDP accounting in rho."""
+
+    rho_per_release: float = Field(gt=0, le=10)
+    rho_cap_per_year: float = Field(gt=0, le=50)  # per person, over any 365 days
+    max_sessions_per_person: int = Field(default=20, ge=1, le=1000)  # contribution bound
+    suppress_and_round: bool = True  # small-count suppression and rounding on the noisy counts
+
+    @model_validator(mode="after")
+    def _release_fits_the_cap(self) -> "DifferentialPrivacy":
+        if self.rho_per_release > self.rho_cap_per_year:
+            raise ValueError("rho_per_release cannot exceed rho_cap_per_year")
+        return self
+
+
 class Publication(_Frozen):
     """May tighten, never loosen, the floors in `pipeline.disclosure_floors` (why each floor:
     that module's docstring and README.md, "Disclosure control")."""
@@ -97,12 +119,20 @@ class Publication(_Frozen):
     minimum_group_size: int = Field(ge=MINIMUM_GROUP_SIZE, le=1000)
     all_or_none_min_denominator: int = Field(default=ALL_OR_NONE_MIN_DENOMINATOR,
                                              ge=ALL_OR_NONE_MIN_DENOMINATOR, le=10000)
+    cadence: Cadence = Cadence()
+    mode: Literal["suppression", "dp"] = "suppression"
+    dp: DifferentialPrivacy | None = None
 
     @model_validator(mode="after")
     def _group_above_threshold(self) -> "Publication":
         if self.minimum_group_size <= self.suppression_threshold:
             raise ValueError("minimum_group_size must be above suppression_threshold (a group's "
                              "size must itself be a publishable count)")
+        if self.mode == "dp" and self.dp is None:
+            raise ValueError("mode: dp needs a dp section (rho_per_release, rho_cap_per_year)")
+        if self.mode != "dp" and self.dp is not None:
+            raise ValueError("a dp section only takes effect with mode: dp; remove it or set "
+                             "mode: dp")
         return self
 
 

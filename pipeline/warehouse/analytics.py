@@ -11,6 +11,7 @@ before it leaves this module; rates and intervals are computed from the released
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -18,6 +19,7 @@ from ..consent import latest_profile
 from ..generalise import (age_band, deprivation_quintile, ethnicity_group, gender_group,
                           language_group, postcode_region)
 from ..policy import Publication
+from .cadence import closed
 from . import disclosure_control as dc
 from .labels import DIMENSIONS, NOT_RECORDED, model_version_label
 
@@ -133,10 +135,12 @@ def _percentile(col: str, q: float, name: str) -> list[pl.Expr]:
 
 
 def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
-          extra: list[pl.Expr], schema: dict, dims=DIMENSIONS) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Aggregate per (period, dimension, group) for every dimension, overall included.
-    `stats`: column -> (value, contributors) expressions; `extra`: contributor-only
-    expressions (percentile sides). Returns (values, contributors)."""
+          extra: list[pl.Expr], schema: dict, dims=DIMENSIONS,
+          cutoff: datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Aggregate per (period, dimension, group) for every dimension, overall included, for
+    the periods closed by `cutoff` only. `stats`: column -> (value, contributors)
+    expressions; `extra`: contributor-only expressions (percentile sides). Returns (values,
+    contributors)."""
     keys = ["period", "dimension", "grp"]
     aggs = [pl.col("subject").n_unique().alias(dc.ROW)]
     for name, (value, people) in stats.items():
@@ -147,6 +151,7 @@ def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
     if rows.height:
         frame = pl.concat([rows.group_by("period", pl.col(d).alias("grp")).agg(aggs)
                            .with_columns(dimension=pl.lit(d)) for d in dims], how="diagonal_relaxed")
+        frame = frame.filter(pl.col("period").is_in(closed(frame["period"].unique().to_list(), cutoff)))
     else:  # nobody: an empty table with every column
         names = [dc.ROW, *stats, *(f"{n}@n" for n, (_, p) in stats.items() if p is not None),
                  *(e.meta.output_name() for e in extra)]
@@ -160,7 +165,8 @@ def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
     return values, contributors
 
 
-def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub: Publication) -> Table:
+def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub: Publication,
+                      cutoff: datetime | None = None) -> Table:
     outcomes = user_outcomes(frames["assessment"])
     data = outcomes.join(users.drop("first_session"), on="subject", how="inner").with_columns(
         period=_quarter("baseline_at"))
@@ -173,7 +179,7 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub:
                                   pl.col("subject").filter(pl.col("phq9_change").is_not_null()).n_unique()),
              "mean_gad7_change": (pl.col("gad7_change").mean().round(1),
                                   pl.col("subject").filter(pl.col("gad7_change").is_not_null()).n_unique())}
-    values, contributors = _long(data, stats, [], schema)
+    values, contributors = _long(data, stats, [], schema, cutoff=cutoff)
     spec = dc.Spec(counts={"users": None, "caseness": "users", "recovery": "caseness",
                            "reliable_improvement": "users", "reliable_recovery": "caseness",
                            "reliable_deterioration": "users"},
@@ -205,7 +211,8 @@ def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub:
                  f"research-consented users. {dc.describe(pub)}", cols, n, spec, contributors)
 
 
-def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
+def engagement_by_group(users: pl.DataFrame, pub: Publication,
+                        cutoff: datetime | None = None) -> Table:
     data = users.with_columns(period=_quarter("first_session"))
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String, "users": pl.Int64,
               "sessions": pl.Int64, "one_session_only": pl.Int64,
@@ -215,7 +222,8 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
              "one_session_only": ((pl.col("sessions") == 1).sum(),
                                   pl.col("subject").filter(pl.col("sessions") == 1).n_unique())}
     values, contributors = _long(data, stats,
-                                 _percentile("sessions", 0.5, "median_sessions_per_user"), schema)
+                                 _percentile("sessions", 0.5, "median_sessions_per_user"), schema,
+                                 cutoff=cutoff)
     spec = dc.Spec(counts={"users": None, "sessions": None, "one_session_only": "users"},
                    size="users", group_sizes=("users",),
                    percentiles={"median_sessions_per_user": 0.5},
@@ -239,7 +247,8 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication) -> Table:
                  cols, n, spec, contributors)
 
 
-def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: Publication) -> Table:
+def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: Publication,
+                      cutoff: datetime | None = None) -> Table:
     keep = pl.col("subject").is_in(list(subjects))
     sessions = frames["session_started"].filter(keep).select(
         "session_id", "subject", pl.col("occurred_at").dt.strftime("%Y-%m").alias("period"),
@@ -287,7 +296,7 @@ def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: 
     extra = [*_percentile("minutes", 0.5, "median_minutes_to_connection"),
              *_percentile("minutes", 0.9, "p90_minutes_to_connection")]
     values, contributors = _long(per_session, stats, extra, schema,
-                                 dims=("overall", "model_version"))
+                                 dims=("overall", "model_version"), cutoff=cutoff)
     spec = dc.Spec(counts=counts, size="sessions",
                    percentiles={"median_minutes_to_connection": 0.5,
                                 "p90_minutes_to_connection": 0.9})
@@ -337,13 +346,19 @@ def consent_coverage(users: pl.DataFrame, research: set[str], pub: Publication) 
                  n, spec, contributors)
 
 
-def research_tables(frames: dict[str, pl.DataFrame], research: set[str], pub: Publication) -> list[Table]:
+def research_tables(frames: dict[str, pl.DataFrame], research: set[str], pub: Publication,
+                    cutoff: datetime | None = None) -> list[Table]:
+    """The research tables from events before `cutoff` (all when None), periods closed by
+    it only, for the `research` population (consent_coverage: everyone, for comparison)."""
+    if cutoff is not None:
+        frames = {k: (f.filter(pl.col("occurred_at") < cutoff) if "occurred_at" in f.columns else f)
+                  for k, f in frames.items()}
     users = user_groups(frames)
     consented = users.filter(pl.col("subject").is_in(list(research)))
     keep = pl.col("subject").is_in(list(research))
     return [
-        outcomes_by_group({"assessment": frames["assessment"].filter(keep)}, consented, pub),
-        engagement_by_group(consented, pub),
-        safety_escalation(frames, research, pub),
+        outcomes_by_group({"assessment": frames["assessment"].filter(keep)}, consented, pub, cutoff),
+        engagement_by_group(consented, pub, cutoff),
+        safety_escalation(frames, research, pub, cutoff),
         consent_coverage(users, research, pub),
     ]

@@ -32,11 +32,11 @@ from . import sandbox
 from .analytics import Table
 from .labels import check_labels
 
-WAREHOUSE_FILE = "research.duckdb"
+from ..store import WAREHOUSE_FILE  # noqa: E402 - the current release
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
 CATEGORY = re.compile(r"^[\w .,:+\-/()']{0,64}$")  # a released string is a label, never free text
-NOT_COUNTS = {"release_id", "suppressed_cells"}  # not counts of people
+NOT_COUNTS = {"release_id", "suppressed_cells", "gate_cells_held", "gate_rows_carried"}  # not people
 
 
 class PublishError(Exception):
@@ -153,7 +153,7 @@ def table_digest(path: Path) -> dict[str, str]:
         con.close()
 
 
-def _release_ids(warehouse_dir: Path) -> list[int]:
+def release_ids(warehouse_dir: Path) -> list[int]:
     ids = []
     for p in warehouse_dir.glob("research-*.duckdb"):
         m = re.fullmatch(r"research-(\d+)\.duckdb", p.name)
@@ -174,7 +174,7 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
             current = int(con.execute("SELECT release_id FROM releases").fetchall()[0][0])
         finally:
             con.close()
-    for rid in _release_ids(warehouse_dir):
+    for rid in release_ids(warehouse_dir):
         if rid > current:
             (warehouse_dir / f"research-{rid:04d}.duckdb").unlink(missing_ok=True)
 
@@ -182,7 +182,8 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
 def releases_table(release_id: str, meta: dict) -> Table:
     row = {"release_id": release_id,
            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
-    frame = pl.DataFrame([row])
+    floats = {c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))}
+    frame = pl.DataFrame([row], schema_overrides=floats)
     docs = {
         "release_id": "Release number (the file research-<release_id>.duckdb)",
         "created_at": "When the release was published (UTC)",
@@ -197,6 +198,13 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "deid_recall_wnut_person": "PERSON recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
         "deid_recall_wnut_location": "LOCATION recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
         "deid_over_redaction": "Share of characters redacted on counsel_chat, from mhpipe deid-eval (NULL if not run)",
+        "data_cutoff": "Events before this date (UTC) are used; only periods closed by it are reported",
+        "publication": "Why this release was made: first release, scheduled (the policy's cadence) or early (mhpipe publish --now, audited with a reason)",
+        "mechanism": "How the tables were protected: suppression, rounding and the cross-release gate, or zCDP Gaussian noise (OpenDP)",
+        "rho_spent": "zCDP privacy loss (rho) this release spent per person (NULL outside dp mode)",
+        "rho_cumulative_365d": "rho spent per person by all releases in the 365 days up to this one, this one included (NULL outside dp mode)",
+        "gate_cells_held": "Cells held at their previous published value because fewer than k people changed them",
+        "gate_rows_carried": "Rows of the previous release carried over because their group emptied",
     }
     return Table("releases", frame, "This release: what it was built from and with.", docs)
 
@@ -228,7 +236,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
     _clean_interrupted(warehouse_dir, target)
     purge_unsafe(warehouse_dir)
     digests = {t.name: frame_digest(t.frame) for t in tables}
-    existing = _release_ids(warehouse_dir)
+    existing = release_ids(warehouse_dir)
     if target.exists() and existing and table_digest(target) == digests:
         return target, digests, f"{existing[-1]:04d}", False
     release_id = f"{(existing[-1] + 1) if existing else 1:04d}"
@@ -250,7 +258,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
     finally:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
-    for old in _release_ids(warehouse_dir)[:-RELEASES_KEPT]:
+    for old in release_ids(warehouse_dir)[:-RELEASES_KEPT]:
         (warehouse_dir / f"research-{old:04d}.duckdb").unlink(missing_ok=True)
     return target, digests, release_id, True
 
@@ -259,7 +267,7 @@ def purge_unsafe(warehouse_dir: Path) -> int:
     """Delete retained releases with a label outside the vocabularies (e.g. published by an
     older version that passed free text through). Returns how many were deleted."""
     gone = 0
-    for rid in _release_ids(warehouse_dir):
+    for rid in release_ids(warehouse_dir):
         path = warehouse_dir / f"research-{rid:04d}.duckdb"
         if not labels_ok(path):
             path.unlink()
@@ -279,7 +287,7 @@ def drop_retained(warehouse_dir: Path) -> int:
     if target.exists():
         current = target.stat().st_ino
     gone = 0
-    for rid in _release_ids(warehouse_dir):
+    for rid in release_ids(warehouse_dir):
         path = warehouse_dir / f"research-{rid:04d}.duckdb"
         if path.stat().st_ino != current:
             path.unlink()

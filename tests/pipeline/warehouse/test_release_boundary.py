@@ -18,10 +18,11 @@ import pytest
 from pipeline import stages
 from pipeline.warehouse import sandbox
 from pipeline.warehouse.labels import check_labels
-from pipeline.warehouse.publish import _release_ids, purge_unsafe
+from pipeline.warehouse.publish import release_ids, purge_unsafe
 from tests.conftest import POLICIES
 
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)  # events are placed relative to this
+CLOCK = datetime(2027, 1, 15, tzinfo=timezone.utc)  # runs: the quarter of the events has closed
 NAME = "Zebedee Quartermaine"
 PROBE = "probe-user"
 
@@ -84,8 +85,8 @@ def population() -> list[dict]:
     return events
 
 
-def _run(raw: Path, data: Path, publish: Path | None = None) -> dict:
-    stamp = NOW.isoformat()
+def _run(raw: Path, data: Path, publish: Path | None = None, clock: datetime = CLOCK) -> dict:
+    stamp = clock.isoformat()
     stages.enforce_retention(data, POLICIES, stamp)
     for name, sha in stages.new_files(raw, data):
         stages.ingest_partition(raw, name, sha, data, POLICIES, stamp)
@@ -174,7 +175,7 @@ def test_a_retained_release_with_free_text_labels_is_deleted(tmp_path):
     con.execute("CREATE TABLE t AS SELECT 'all' AS period, 'language' AS dimension, "
                 f"'english, my name is {NAME}' AS grp, 10 AS users")
     con.close()
-    assert purge_unsafe(wh) == 1 and _release_ids(wh) == []
+    assert purge_unsafe(wh) == 1 and release_ids(wh) == []
 
 
 def test_erasure_leaves_no_retained_release_holding_the_person(tmp_path):
@@ -185,15 +186,16 @@ def test_erasure_leaves_no_retained_release_holding_the_person(tmp_path):
     _run(raw, data)
     more = [e for i in range(12) for e in _person(f"late{i}", "male")]
     (raw / "day-2.jsonl").write_text("\n".join(json.dumps(e) for e in more) + "\n")
-    _run(raw, data)
+    _run(raw, data, clock=CLOCK.replace(month=2))  # the next scheduled publication
     layout = stages.Layout(data)
-    assert len(_release_ids(layout.warehouse)) == 2
+    assert len(release_ids(layout.warehouse)) == 2
     from pipeline.erasure import erase_user
     from pipeline.policy import load_policy
 
     with stages.open_stores(layout) as (keys, vault):
-        erase_user(vault, keys, load_policy(POLICIES).policy, "late3", NOW)
-    out = stages.build_outputs(data, POLICIES, NOW.isoformat())
+        erase_user(vault, keys, load_policy(POLICIES).policy, "late3", CLOCK.replace(month=2))
+    out = stages.build_outputs(data, POLICIES, CLOCK.replace(month=2, day=16).isoformat())
+    assert not out["publication"]["due"]  # not a scheduled date: the current release stays
     assert out["retained_releases_deleted"] >= 1
     numbered = list(layout.warehouse.glob("research-*.duckdb"))
     assert len(numbered) == 1 and numbered[0].stat().st_ino == layout.release.stat().st_ino

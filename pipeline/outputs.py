@@ -1,0 +1,252 @@
+"""Building the outputs: consent ledger -> individual-level datasets -> research warehouse,
+published on the policy's cadence, gated against retained releases (or with differential
+privacy), and what the `releases` table says about each release."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import failpoints
+from .consent import allowed_subjects, latest_profile
+from .datasets import sync_datasets
+from .intake import INTAKE_DATASET, read_intake
+from .policy import LoadedPolicy, load_policy
+from .store import PUBLISH_GROUP_ENV, Layout, open_stores, parse_now
+from .vault import Vault
+from .warehouse.analytics import research_tables
+from .warehouse.publish import drop_retained, publish
+
+OUTPUT_STATE = "outputs-state.json"
+
+
+def _output_key(vault: Vault, policy: LoadedPolicy, stamp: datetime) -> str:
+    """What the outputs depend on: the vault's state, the policy, the code and the day
+    (ages and consent windows move with the date)."""
+    from .deid import model_name
+
+    eval_file = vault.path.parent.parent / "deid-eval.json"  # figures quoted in `releases`
+    eval_digest = (hashlib.sha256(eval_file.read_bytes()).hexdigest()
+                   if eval_file.exists() else "-")
+    parts = [vault.fingerprint(), policy.digest, code_version(), stamp.date().isoformat(),
+             model_name(), eval_digest]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def build_outputs(data: Path, policies: Path, now: str | None = None,
+                  publish_dir: Path | None = None, early: str | None = None) -> dict[str, Any]:
+    """Consent ledger -> individual-level datasets -> research warehouse.
+
+    Streams the vault: the aggregates read every event except messages (decrypted a batch
+    at a time, messages skipped before parsing), and the transcript datasets decrypt only
+    messages they do not hold yet. When nothing the outputs depend on changed since the
+    last build (vault state, policy, code, day), the build is skipped.
+
+    The warehouse publishes only when the policy's cadence says a release is due (or when
+    there is no release yet, or `early` gives a steward's reason): see
+    `warehouse/cadence.py`. Releases go to `publish_dir` (default: `<data>-published/`)."""
+    layout = Layout(data, publish_dir)
+    layout.make_private()
+    policy: LoadedPolicy = load_policy(policies)
+    stamp = parse_now(now)
+    state_file = layout.vault.parent / OUTPUT_STATE
+    with open_stores(layout) as (keys, vault):
+        key = _output_key(vault, policy, stamp)
+        try:
+            prev = json.loads(state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            prev = None
+        if (early is None and prev and prev.get("key") == key and layout.release.exists()
+                and prev.get("warehouse") == str(layout.warehouse.absolute())):
+            return {**prev["outputs"], "datasets": [], "warehouse_changed": False,
+                    "skipped": True}
+        frames = read_intake(vault, messages=False)
+        subjects = vault.subjects(INTAKE_DATASET)
+        birth_years = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()
+        allowed = allowed_subjects(frames["consent"], birth_years, subjects, policy.policy, stamp)
+        synced = sync_datasets(frames, allowed, vault, keys, policy, stamp, subjects)
+        key = _output_key(vault, policy, stamp)
+    failpoints.hit("before-publish")
+    pub = policy.policy.publication
+    research = allowed.get("research", set())
+    plan = publication_plan(layout, pub, stamp, early)
+    if plan["due"]:
+        release_id, changed, digests = _publish_release(layout, policy, frames, subjects,
+                                                        research, plan)
+    else:
+        from .warehouse.publish import table_digest
+
+        release_id, changed, digests = plan["current"], False, table_digest(layout.release)
+    dropped = _track_population(layout, research)
+    outputs = {
+        "subjects": len(subjects),
+        "allowed": {p: len(s) for p, s in sorted(allowed.items())},
+        "tables": digests,
+        "release_id": release_id,
+        "publication": {k: v for k, v in plan.items() if k in ("due", "reason", "cutoff", "next")},
+    }
+    tmp = state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "outputs": outputs,
+                               "warehouse": str(layout.warehouse.absolute())}, sort_keys=True))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, state_file)
+    return {**outputs, "datasets": [s.__dict__ for s in synced], "warehouse_changed": changed,
+            "skipped": False, "retained_releases_deleted": dropped}
+
+
+def current_release(layout: Layout) -> tuple[str, str | None] | None:
+    """(release id, data cutoff) of the current release, or None."""
+    from .warehouse import sandbox
+
+    if not layout.release.exists():
+        return None
+    con = sandbox.connect(layout.release)
+    try:
+        cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'releases'").fetchall()}
+        row = con.execute("SELECT release_id, " + ("data_cutoff" if "data_cutoff" in cols
+                                                   else "NULL") + " FROM releases").fetchall()[0]
+    finally:
+        con.close()
+    return row[0], row[1]
+
+
+def publication_plan(layout: Layout, pub, stamp: datetime, early: str | None) -> dict[str, Any]:
+    """Whether this build publishes, with which data cutoff, and why."""
+    from .warehouse import cadence
+
+    current = current_release(layout)
+    _, due_cutoff = cadence.scheduled(stamp, pub.cadence)
+    nxt = cadence.next_publication(stamp, pub.cadence).date().isoformat()
+    if early is not None:
+        cutoff = cadence.period_start(stamp, pub.cadence.every)
+        reason = "early"
+    elif current is None:
+        cutoff, reason = due_cutoff, "first release"
+    elif current[1] is None or current[1] < due_cutoff.date().isoformat():
+        cutoff, reason = due_cutoff, "scheduled"
+    else:
+        return {"due": False, "reason": "not due", "cutoff": current[1], "next": nxt,
+                "current": current[0]}
+    return {"due": True, "reason": reason, "cutoff": cutoff.date().isoformat(), "next": nxt,
+            "cutoff_at": cutoff, "current": current[0] if current else None}
+
+
+def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, research,
+                     plan: dict[str, Any]) -> tuple[str, bool, dict[str, str]]:
+    """Build the research tables for the plan's cutoff, protect them (cross-release gate, or
+    differential privacy), verify and swap them in. Returns (release id, new?, digests)."""
+    from .warehouse import gate
+    from .warehouse.publish import release_ids
+
+    pub = policy.policy.publication
+    tables = research_tables(frames, research, pub, plan["cutoff_at"])
+    store = layout.vault.parent / "releases"
+    retained = [f"{r:04d}" for r in release_ids(layout.warehouse)]
+    extra: dict[str, Any] = {"data_cutoff": plan["cutoff"], "publication": plan["reason"]}
+    if pub.mode == "dp":
+        from .warehouse import dp
+
+        tables, spend = dp.privatise(tables, frames, research, pub, plan["cutoff_at"],
+                                     layout.vault.parent / dp.LEDGER, plan["cutoff"])
+        extra.update(mechanism="zCDP Gaussian (OpenDP)", rho_spent=spend["rho"],
+                     rho_cumulative_365d=spend["cumulative"], gate_cells_held=0,
+                     gate_rows_carried=0)
+    else:
+        tables, decisions = gate.gate_all(tables, store, retained, pub)
+        extra.update(mechanism="suppression, rounding, cross-release gate", rho_spent=None,
+                     rho_cumulative_365d=None, gate_cells_held=decisions.cells_held,
+                     gate_rows_carried=decisions.rows_carried)
+    suppressed = sum(t.frame.select(list(t.spec.counts)).null_count().sum_horizontal().item()
+                     for t in tables if t.spec is not None)
+    meta = {**release_meta(layout, policy, len(subjects), len(research), suppressed, pub), **extra}
+    _, digests, release_id, changed = publish(layout.warehouse, tables, meta, pub,
+                                              os.environ.get(PUBLISH_GROUP_ENV) or None)
+    if changed:
+        gate.save(store, release_id, tables)
+    gate.prune(store, [f"{r:04d}" for r in release_ids(layout.warehouse)])
+    return release_id, changed, digests
+
+
+def publish_now(data: Path, policies: Path, reason: str, now: str | None = None,
+                publish_dir: Path | None = None) -> dict[str, Any]:
+    """A steward's early publication (e.g. an erasure that must take effect now): the
+    release is built at once, still gated, and the reason goes into the audit log."""
+    from . import audit
+    from .lock import run_lock
+
+    if not reason.strip():
+        raise ValueError("an early publication needs a reason")
+    with run_lock(Path(data), "publish"):
+        out = build_outputs(data, policies, now, publish_dir, early=reason)
+        record = audit.append(Layout(data).audit_log, "publish-early", {
+            "reason": reason, "release_id": out["release_id"],
+            "new_release": out["warehouse_changed"], "cutoff": out["publication"]["cutoff"]})
+    return {**out, "audit_hash": record["hash"]}
+
+
+def _track_population(layout: Layout, research: set[str]) -> int:
+    """Delete retained releases when anyone left the research population since the last
+    build (erasure, withdrawal, expiry): those releases still hold them. Then record the
+    current population (intake pseudonyms, private file). Returns releases deleted."""
+    import polars as pl
+
+    path = layout.population
+    before = set(pl.read_parquet(path)["subject"].to_list()) if path.exists() else set()
+    dropped = drop_retained(layout.warehouse) if before - research else 0
+    tmp = path.with_suffix(".tmp")
+    pl.DataFrame({"subject": sorted(research)}, schema={"subject": pl.String}).write_parquet(tmp)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return dropped
+
+
+def code_version() -> str:
+    """The package version and a digest of the library's source files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("mhpipe")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        v = "0+source"
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for f in sorted(root.rglob("*.py")) + sorted(root.rglob("*.yaml")):
+        h.update(str(f.relative_to(root)).encode() + f.read_bytes())
+    return f"{v}+{h.hexdigest()[:12]}"
+
+
+def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: int,
+                 suppressed: int, pub) -> dict[str, Any]:
+    """What the `releases` table says about a release (counts disclosure-controlled)."""
+    from .deid import model_name
+    from .warehouse.disclosure_control import publish_count
+
+    figures: dict[str, Any] = {}
+    eval_file = layout.root / "deid-eval.json"
+    if eval_file.exists():
+        try:
+            r = json.loads(eval_file.read_text())
+            figures = {
+                "deid_recall_synthetic": r.get("synthetic", {}).get("micro", {}).get("recall_any"),
+                "deid_recall_wnut_person": r.get("wnut17_dev", {}).get("entities", {}).get("PERSON", {}).get("recall_any"),
+                "deid_recall_wnut_location": r.get("wnut17_dev", {}).get("entities", {}).get("LOCATION", {}).get("recall_any"),
+                "deid_over_redaction": r.get("counsel_chat", {}).get("over_redaction"),
+            }
+        except (ValueError, AttributeError):
+            figures = {}
+    return {
+        "policy_version": policy.version, "policy_digest": policy.digest,
+        "code_version": code_version(),
+        "input_people": publish_count(people, pub.suppression_threshold, pub.rounding_base),
+        "research_people": publish_count(research, pub.suppression_threshold, pub.rounding_base),
+        "suppressed_cells": suppressed,
+        "deid_model": model_name(),
+        **{k: (float(v) if v is not None else None) for k, v in {
+            "deid_recall_synthetic": None, "deid_recall_wnut_person": None,
+            "deid_recall_wnut_location": None, "deid_over_redaction": None, **figures}.items()},
+    }

@@ -1,0 +1,134 @@
+"""The cross-release gate: no published cell may change because of fewer than k people.
+
+Two releases can be subtracted. Before a release is swapped in, every gated statistic (each
+count, mean and percentile) is compared with the same cell of every retained release: if
+its value differs from a retained release's while the number of people behind it differs
+by fewer than `minimum_group_size`, the change could be pinned on those few people, so the
+cell is *held* at its value in the latest release (with that release's contributor count).
+A row present in the latest release but gone now (its group emptied) is carried over as it
+was. Rates and intervals are then recomputed from the gated counts. The decisions are
+counted in the release metadata.
+
+The history the gate needs (each retained release's values and contributor counts) is kept
+privately in the data folder (`vault/releases/<id>/<table>.parquet`, 0600), never published.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import polars as pl
+
+from . import disclosure_control as dc
+from .analytics import Table
+
+N = "@n"  # suffix of a statistic's contributor count in the history
+
+
+@dataclass(frozen=True)
+class Decisions:
+    cells_held: int = 0
+    rows_carried: int = 0
+    releases_compared: int = 0
+
+
+def _stats(spec: dc.Spec) -> list[str]:
+    return [*spec.counts, *spec.means, *spec.percentiles]
+
+
+def _keys(frame: pl.DataFrame) -> list[str]:
+    return [c for c in dc.KEYS if c in frame.columns]
+
+
+def history_frame(t: Table) -> pl.DataFrame:
+    """Keys, the row's people, and per gated statistic its released value and one
+    contributor count (a percentile's: the smaller of its two sides)."""
+    keys = _keys(t.frame)
+    n = t.contributors.select(*keys, dc.ROW, *[
+        (pl.min_horizontal(c + dc.BELOW, c + dc.ABOVE) if c in t.spec.percentiles else pl.col(c))
+        .alias(c + N) for c in _stats(t.spec)])
+    return t.frame.select(*keys, *_stats(t.spec)).join(n, on=keys, how="left", nulls_equal=True)
+
+
+def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
+    """Gate one table against the history of retained releases (latest first)."""
+    if t.spec is None or not history:
+        return t, Decisions(releases_compared=len(history))
+    keys, stats, k = _keys(t.frame), _stats(t.spec), pub.minimum_group_size
+    current = {tuple(r[c] for c in keys): r for r in history_frame(t).iter_rows(named=True)}
+    past = [{tuple(r[c] for c in keys): r for r in h.iter_rows(named=True)} for h in history]
+    latest = past[0]
+    held = carried = 0
+    rows = []
+    for key in sorted(set(current) | set(latest), key=lambda x: tuple(str(v) for v in x)):
+        if key not in current:  # the group emptied: carry its last published row
+            rows.append(dict(latest[key]))
+            carried += 1
+            continue
+        row = dict(current[key])
+        for c in stats:
+            v, n = row[c], row[c + N] or 0
+            moved = any(key in p and p[key][c] != v and abs(n - (p[key][c + N] or 0)) < k
+                        for p in past)
+            if moved:
+                prev = latest.get(key)
+                row[c] = prev[c] if prev else None
+                row[c + N] = prev[c + N] if prev else 0
+                if prev is not None:
+                    row[dc.ROW] = max(row[dc.ROW] or 0, prev[dc.ROW] or 0)
+                held += 1
+        rows.append(row)
+    gated = pl.DataFrame(rows, schema=history_frame(t).schema, orient="row")
+    contributors = gated.select(*keys, dc.ROW, *[
+        pl.col(c + N).alias(c) for c in stats if c not in t.spec.percentiles], *[
+        e for c in t.spec.percentiles
+        for e in (pl.col(c + N).alias(c + dc.BELOW), pl.col(c + N).alias(c + dc.ABOVE))])
+    released = dc.add_rates(gated.select(*keys, *stats), contributors, t.spec, pub)
+    frame = released.select(t.frame.columns).sort(keys, nulls_last=True)
+    return (replace(t, frame=frame, contributors=contributors),
+            Decisions(held, carried, len(history)))
+
+
+def gate_all(tables: list[Table], store: Path, retained: list[str], pub
+             ) -> tuple[list[Table], Decisions]:
+    """Gate every table against the retained releases' history (`retained`: release ids,
+    oldest first). Returns the gated tables and the summed decisions."""
+    out, total = [], Decisions()
+    for t in tables:
+        history = []
+        for rid in reversed(retained):
+            f = store / rid / f"{t.name}.parquet"
+            if f.exists():
+                history.append(pl.read_parquet(f))
+        g, d = gate(t, history, pub)
+        out.append(g)
+        total = Decisions(total.cells_held + d.cells_held, total.rows_carried + d.rows_carried,
+                          max(total.releases_compared, d.releases_compared))
+    return out, total
+
+
+def save(store: Path, release_id: str, tables: list[Table]) -> None:
+    """Keep a release's values and contributor counts for the gate (private, 0600)."""
+    folder = store / release_id
+    tmp = store / f".{release_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, mode=0o700)
+    for t in tables:
+        if t.spec is not None and t.contributors is not None:
+            path = tmp / f"{t.name}.parquet"
+            history_frame(t).write_parquet(path)
+            os.chmod(path, 0o600)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def prune(store: Path, retained: list[str]) -> None:
+    """Forget the history of releases that are no longer retained."""
+    if not store.exists():
+        return
+    for d in store.iterdir():
+        if d.name not in retained:
+            shutil.rmtree(d, ignore_errors=True)
