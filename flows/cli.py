@@ -181,6 +181,10 @@ def print_summary(s: dict) -> None:
         t.add_row("outputs", "nothing they depend on changed: not rebuilt")
     t.add_row("warehouse", ("new release: " if s["warehouse_changed"] else "unchanged: ")
               + ", ".join(s["tables"]))
+    pub = s.get("publication") or {}
+    if pub:
+        t.add_row("publication", f"{pub.get('reason')}; data before {pub.get('cutoff')}; "
+                                 f"next scheduled {pub.get('next')}")
     if s.get("retained_releases_deleted"):
         t.add_row("older releases deleted (someone left the population)",
                   str(s["retained_releases_deleted"]))

@@ -19,6 +19,7 @@ from .policy import LoadedPolicy, load_policy
 from .store import PUBLISH_GROUP_ENV, Layout, open_stores, parse_now
 from .vault import Vault
 from .warehouse.analytics import research_tables
+from .warehouse.dp import BudgetExhausted
 from .warehouse.publish import drop_retained, publish
 
 OUTPUT_STATE = "outputs-state.json"
@@ -75,12 +76,16 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
     research = allowed.get("research", set())
     plan = publication_plan(layout, pub, stamp, early)
     if plan["due"]:
-        release_id, changed, digests = _publish_release(layout, policy, frames, subjects,
-                                                        research, plan)
-    else:
+        try:
+            release_id, changed, digests = _publish_release(layout, policy, frames, subjects,
+                                                            research, plan)
+        except BudgetExhausted as exc:
+            plan = {**plan, "due": False, "reason": f"budget exhausted: {exc}"}
+    if not plan["due"]:
         from .warehouse.publish import table_digest
 
-        release_id, changed, digests = plan["current"], False, table_digest(layout.release)
+        release_id, changed = plan["current"], False
+        digests = table_digest(layout.release) if layout.release.exists() else {}
     dropped = _track_population(layout, research)
     outputs = {
         "subjects": len(subjects),
@@ -133,7 +138,7 @@ def publication_plan(layout: Layout, pub, stamp: datetime, early: str | None) ->
         return {"due": False, "reason": "not due", "cutoff": current[1], "next": nxt,
                 "current": current[0]}
     return {"due": True, "reason": reason, "cutoff": cutoff.date().isoformat(), "next": nxt,
-            "cutoff_at": cutoff, "current": current[0] if current else None}
+            "cutoff_at": cutoff, "at": stamp, "current": current[0] if current else None}
 
 
 def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, research,
@@ -148,14 +153,16 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
     store = layout.vault.parent / "releases"
     retained = [f"{r:04d}" for r in release_ids(layout.warehouse)]
     extra: dict[str, Any] = {"data_cutoff": plan["cutoff"], "publication": plan["reason"]}
+    spend = None
     if pub.mode == "dp":
         from .warehouse import dp
 
         tables, spend = dp.privatise(tables, frames, research, pub, plan["cutoff_at"],
-                                     layout.vault.parent / dp.LEDGER, plan["cutoff"])
+                                     layout.vault.parent / dp.LEDGER, plan["at"],
+                                     policy.policy.intake.retention_days)
         extra.update(mechanism="zCDP Gaussian (OpenDP)", rho_spent=spend["rho"],
                      rho_cumulative_365d=spend["cumulative"], gate_cells_held=0,
-                     gate_rows_carried=0)
+                     gate_rows_carried=0, input_people=None, research_people=None)
     else:
         tables, decisions = gate.gate_all(tables, store, retained, pub)
         extra.update(mechanism="suppression, rounding, cross-release gate", rho_spent=None,
@@ -168,6 +175,10 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
                                               os.environ.get(PUBLISH_GROUP_ENV) or None)
     if changed:
         gate.save(store, release_id, tables)
+        if spend is not None:
+            from .warehouse import dp
+
+            dp.record_spend(layout.vault.parent / dp.LEDGER, spend["rho"], plan["at"], release_id)
     gate.prune(store, [f"{r:04d}" for r in release_ids(layout.warehouse)])
     return release_id, changed, digests
 

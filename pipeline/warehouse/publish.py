@@ -120,7 +120,7 @@ def _check_plain(frame: pl.DataFrame, pub) -> list[str]:
         if col in NOT_COUNTS:
             continue
         values = frame[col].to_list()
-        if dtype.is_integer():
+        if dtype.is_integer() and not _noisy_unrounded(pub):
             if any(v is not None and v != 0 and (v <= pub.suppression_threshold
                                                  or v % pub.rounding_base) for v in values):
                 problems.append(f"{col}: a count is small or not rounded")
@@ -128,6 +128,11 @@ def _check_plain(frame: pl.DataFrame, pub) -> list[str]:
             if any(v is not None and not CATEGORY.match(v) for v in values):
                 problems.append(f"{col}: holds text that is not a label")
     return problems
+
+
+def _noisy_unrounded(pub) -> bool:
+    """DP mode without suppression and rounding: noisy counts are published as they are."""
+    return getattr(pub, "mode", None) == "dp" and not pub.dp.suppress_and_round
 
 
 def labels_ok(path: Path) -> bool:
@@ -182,8 +187,9 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
 def releases_table(release_id: str, meta: dict) -> Table:
     row = {"release_id": release_id,
            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
-    floats = {c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))}
-    frame = pl.DataFrame([row], schema_overrides=floats)
+    types = {c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))}
+    types.update({c: pl.Int64 for c in row if c.endswith("_people") or c.startswith("gate_")})
+    frame = pl.DataFrame([row], schema_overrides=types)
     docs = {
         "release_id": "Release number (the file research-<release_id>.duckdb)",
         "created_at": "When the release was published (UTC)",
