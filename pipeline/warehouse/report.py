@@ -170,8 +170,15 @@ def limitations(coverage: pl.DataFrame, engagement: pl.DataFrame, outcomes: pl.D
                      "(run `mhpipe deid-eval`).")
     items.append("Outcomes need a baseline and a final assessment 14+ days apart: people who "
                  "left early are not in the outcome tables (see engagement_by_group for drop-out).")
-    items.append("Rates come from rounded counts; intervals reflect sampling only, not selection "
-                 "by consent or engagement. Nothing here shows causation.")
+    if str(release.get("mechanism") or "").startswith("zCDP"):
+        items.append(f"Every figure carries random noise (differential privacy, rho "
+                     f"{release.get('rho_spent')} for this release); intervals include it. "
+                     "Medians and percentiles are not published in this mode.")
+    elif release.get("gate_cells_held"):
+        items.append(f"{release['gate_cells_held']} cells keep their value from an earlier "
+                     "release, because fewer than the minimum group of people changed them.")
+    items.append("Rates come from rounded counts; intervals reflect sampling (and noise, where "
+                 "added) only, not selection by consent or engagement. Nothing here shows causation.")
     return "<h2>Limitations</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
