@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from typer.testing import CliRunner
 
 from flows.cli import app
 from pipeline import audit, stages
 from tests.conftest import POLICIES
-from tests.pipeline.warehouse.test_release_boundary import CLOCK, _run, population
+from tests.pipeline.warehouse.test_release_boundary import CLOCK, published
 
 
 def test_publish_now_is_audited_with_its_reason_and_still_gated(tmp_path):
-    raw, data = tmp_path / "raw", tmp_path / "data"
-    raw.mkdir()
-    (raw / "a.jsonl").write_text("\n".join(json.dumps(e) for e in population()) + "\n")
-    _run(raw, data)
+    _, data, _ = published(tmp_path)
     runner = CliRunner()
     refused = runner.invoke(app, ["publish", "--reason", "x", "--data", str(data),
                                   "--policies", str(POLICIES)])

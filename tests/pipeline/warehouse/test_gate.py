@@ -5,8 +5,6 @@ again (same period, then the next scheduled publication) and subtract the releas
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import polars as pl
@@ -17,7 +15,7 @@ from pipeline.warehouse import sandbox
 from pipeline.warehouse.analytics import Table
 from pipeline.warehouse.gate import gate, history_frame
 from pipeline.warehouse.publish import release_ids
-from tests.pipeline.warehouse.test_release_boundary import CLOCK, _person, _run, population
+from tests.pipeline.warehouse.test_release_boundary import CLOCK, _person, _run, published, write
 
 PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10,
                       all_or_none_min_denominator=20)
@@ -88,19 +86,11 @@ def _numbers(path) -> dict:
         con.close()
 
 
-def _write(raw, name, events):
-    (raw / name).write_text("\n".join(json.dumps(e) for e in events) + "\n")
-
-
 def test_one_person_added_between_publications_changes_no_published_cell(tmp_path):
-    raw, data = tmp_path / "raw", tmp_path / "data"
-    raw.mkdir()
-    _write(raw, "day-1.jsonl", population())
-    _run(raw, data)
-    layout = stages.Layout(data)
+    raw, data, layout = published(tmp_path)
     first = _numbers(layout.release)
     # the attacker's person: deteriorates, has a GAD-7 pair, reached a human
-    _write(raw, "day-2.jsonl", _person("attacker-probe", "male", phq=(5, 20), gad=(2, 20),
+    write(raw, "day-2.jsonl", _person("attacker-probe", "male", phq=(5, 20), gad=(2, 20),
                                        flag=True, connected_after=11))
     same_period = _run(raw, data, clock=CLOCK.replace(day=20))
     assert not same_period["publication"]["due"] and not same_period["warehouse_changed"]
@@ -110,18 +100,14 @@ def test_one_person_added_between_publications_changes_no_published_cell(tmp_pat
     assert _numbers(layout.release) == first  # every changed cell moved by one person: held
     # twelve more people is a change the gate lets through
     crowd = [e for i in range(12) for e in _person(f"crowd{i}", "male", phq=(20, 3))]
-    _write(raw, "day-3.jsonl", crowd)
+    write(raw, "day-3.jsonl", crowd)
     later = _run(raw, data, clock=CLOCK.replace(month=3, day=2))
     assert later["warehouse_changed"] and _numbers(layout.release) != first
     assert len(release_ids(layout.warehouse)) == 2
 
 
 def test_an_erasure_between_publications_is_not_visible_by_subtraction(tmp_path):
-    raw, data = tmp_path / "raw", tmp_path / "data"
-    raw.mkdir()
-    _write(raw, "day-1.jsonl", population())
-    _run(raw, data)
-    layout = stages.Layout(data)
+    raw, data, layout = published(tmp_path)
     before = _numbers(layout.release)
     from pipeline.erasure import erase_user
     from pipeline.policy import load_policy

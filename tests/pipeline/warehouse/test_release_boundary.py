@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 
 from pipeline import stages
@@ -93,14 +92,22 @@ def _run(raw: Path, data: Path, publish: Path | None = None, clock: datetime = C
     return stages.build_outputs(data, POLICIES, stamp, publish)
 
 
+def write(raw: Path, name: str, events: list[dict]) -> None:
+    raw.mkdir(exist_ok=True)
+    (raw / name).write_text("\n".join(json.dumps(e) for e in events) + "\n")
+
+
+def published(root: Path) -> tuple[Path, Path, stages.Layout]:
+    """The population written under `root/raw` and published once: (raw, data, layout)."""
+    raw, data = root / "raw", root / "data"
+    write(raw, "day-1.jsonl", population())
+    _run(raw, data)
+    return raw, data, stages.Layout(data)
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    root = tmp_path_factory.mktemp("boundary")
-    raw, data = root / "raw", root / "data"
-    raw.mkdir()
-    (raw / "day-1.jsonl").write_text("\n".join(json.dumps(e) for e in population()) + "\n")
-    _run(raw, data)
-    return stages.Layout(data)
+    return published(tmp_path_factory.mktemp("boundary"))[2]
 
 
 def _cells(path: Path) -> list[tuple[str, str, object]]:

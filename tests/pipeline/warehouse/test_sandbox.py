@@ -6,26 +6,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from pipeline import stages
 from pipeline.warehouse import sandbox
-from tests.pipeline.warehouse.test_release_boundary import _run, population
+from tests.pipeline.warehouse.test_release_boundary import published as publish_population
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     root = tmp_path_factory.mktemp("sandbox")
-    raw, data = root / "raw", root / "data"
-    raw.mkdir()
-    (raw / "day-1.jsonl").write_text("\n".join(json.dumps(e) for e in population()) + "\n")
-    _run(raw, data)
-    return root, data, stages.Layout(data)
+    _, data, layout = publish_population(root)
+    return root, data, layout
 
 
 def _snapshot(*folders) -> dict[str, tuple[str, int]]:
