@@ -16,7 +16,7 @@ POINTS = (
     "keys-checked", "retention-mid", "retention-done", "deid-done:2", "staged:2",
     "ingest-before-commit:1",
     "ingest-before-commit:3", "ingest-after-commit:2", "datasets-mid", "before-publish",
-    "publish-swap", "before-audit", "after-audit",
+    "release-recorded", "publish-swap", "before-audit", "after-audit",
 )
 _hits: Counter[str] = Counter()
 

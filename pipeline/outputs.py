@@ -162,7 +162,7 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
                                      policy.policy.intake.retention_days)
         extra.update(mechanism="zCDP Gaussian (OpenDP)", rho_spent=spend["rho"],
                      rho_cumulative_365d=spend["cumulative"], gate_cells_held=0,
-                     gate_rows_carried=0, input_people=None, research_people=None)
+                     gate_rows_carried=0)
     else:
         tables, decisions = gate.gate_all(tables, store, retained, pub)
         extra.update(mechanism="suppression, rounding, cross-release gate", rho_spent=None,
@@ -170,15 +170,28 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
                      gate_rows_carried=decisions.rows_carried)
     suppressed = sum(t.frame.select(list(t.spec.counts)).null_count().sum_horizontal().item()
                      for t in tables if t.spec is not None)
+    # people counts as the (gated or noisy) consent_coverage table releases them: an exact
+    # count here would undo the gate and sit outside the DP budget
+    import polars as pl
+
+    cov = next(t.frame for t in tables if t.name == "consent_coverage").filter(
+        pl.col("dimension") == "overall")
+    extra.update(input_people=cov["users"][0] if cov.height else None,
+                 research_people=cov["research_users"][0] if cov.height else None)
     meta = {**release_meta(layout, policy, len(subjects), len(research), suppressed, pub), **extra}
-    _, digests, release_id, changed = publish(layout.warehouse, tables, meta, pub,
-                                              os.environ.get(PUBLISH_GROUP_ENV) or None)
-    if changed:
+    def record(release_id: str) -> None:
+        # before the swap: a run killed after it can never leave a release without its gate
+        # history, nor a DP release whose spend is not in the ledger
         gate.save(store, release_id, tables)
         if spend is not None:
             from .warehouse import dp
 
             dp.record_spend(layout.vault.parent / dp.LEDGER, spend["rho"], plan["at"], release_id)
+        failpoints.hit("release-recorded")
+
+    _, digests, release_id, changed = publish(layout.warehouse, tables, meta, pub,
+                                              os.environ.get(PUBLISH_GROUP_ENV) or None,
+                                              before_swap=record)
     gate.prune(store, [f"{r:04d}" for r in release_ids(layout.warehouse)])
     return release_id, changed, digests
 

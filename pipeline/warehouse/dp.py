@@ -62,6 +62,8 @@ def ledger_spend(ledger: Path, at: datetime) -> float:
 
 def record_spend(ledger: Path, rho: float, at: datetime, release_id: str) -> None:
     entries = json.loads(ledger.read_text()) if ledger.exists() else []
+    # append only: a publication killed after this point and rebuilt counts twice, since
+    # its first noisy tables may already have been readable (errs on the safe side)
     entries.append({"rho": rho, "at": at.isoformat(), "release_id": release_id})
     tmp = ledger.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries, indent=1))

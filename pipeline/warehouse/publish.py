@@ -196,8 +196,8 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "policy_version": "Version of the data-steward policy in force",
         "policy_digest": "SHA-256 over the policy files' hashes",
         "code_version": "mhpipe version and a digest of its source",
-        "input_people": "People in the pipeline's store (rounded)",
-        "research_people": "People whose data may be used for research (rounded)",
+        "input_people": "People with a session: consent_coverage's overall users, as released there",
+        "research_people": "Of those, people whose data may be used for research, as released in consent_coverage",
         "suppressed_cells": "Count cells suppressed across the data tables of this release",
         "deid_model": "spaCy model of the de-identification engine",
         "deid_recall_synthetic": "Micro recall (masked as any type) on synthetic ground truth, from mhpipe deid-eval (NULL if not run)",
@@ -229,10 +229,11 @@ def _modes(group: str | None) -> tuple[int, int, int | None]:
 
 
 def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
-            group: str | None = None) -> tuple[Path, dict[str, str], str, bool]:
+            group: str | None = None, before_swap=None) -> tuple[Path, dict[str, str], str, bool]:
     """Verify-and-swap a new release unless nothing changed. Returns (path, digests of the
     data tables, release id, whether a new release was made). `group`: the OS group of the
-    researchers, who get read access (others none)."""
+    researchers, who get read access (others none). `before_swap(release_id)` runs after
+    verification and before the release becomes visible (what must be recorded first)."""
     dir_mode, file_mode, gid = _modes(group)
     warehouse_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(warehouse_dir, dir_mode)
@@ -254,6 +255,8 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
     try:
         build(tmp, all_tables)
         verify(tmp, all_tables, pub)
+        if before_swap is not None:  # while the file is still private to this user
+            before_swap(release_id)
         os.chmod(tmp, file_mode)
         if gid is not None:
             os.chown(tmp, -1, gid)
