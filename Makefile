@@ -26,7 +26,7 @@ sample: venv
 	@test -d $(RAW) || $(BIN)/mhpipe synth --users 60 --days 30 --seed 7 --fault-rate 0.02 --out $(RAW)
 
 run: sample
-	$(BIN)/mhpipe run --raw $(RAW) --data $(DATA) --policies policies
+	$(BIN)/mhpipe run --init --raw $(RAW) --data $(DATA) --policies policies
 
 test: venv
 	$(BIN)/python -m pytest

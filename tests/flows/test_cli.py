@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -191,7 +192,7 @@ def test_run_on_a_temporary_dask_cluster_matches_the_library_path(tmp_path, samp
     from tests.synthetic import run_batch
 
     data = tmp_path / "dask"
-    result = runner.invoke(app, ["run", "--raw", str(sample_raw), "--data", str(data),
+    result = runner.invoke(app, ["run", "--init", "--raw", str(sample_raw), "--data", str(data),
                                  "--policies", str(POLICIES), "--now", NOW, "--task-runner",
                                  "dask", "--workers", "2", "--json", "--no-progress"])
     assert result.exit_code == 0, result.output[-2000:]
@@ -203,3 +204,63 @@ def test_run_on_a_temporary_dask_cluster_matches_the_library_path(tmp_path, samp
     assert summary["ingest"]["loaded"] == ref["ingest"]["loaded"]
     assert table_digest(Layout(data).release) == \
         table_digest(Layout(reference).release)
+
+
+def _mhpipe(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    import os
+    import sys
+    import time
+
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+    return proc, time.monotonic() - start
+
+
+def test_operator_mistakes_fail_fast_before_prefect_and_create_nothing(tmp_path, sample_raw):
+    """A mistyped --data, a bad --now, a broken policy, a wrong key, a held lock: each is one
+    line with a hint, in seconds, before Prefect starts, and nothing is created."""
+    base = ["run", "--raw", str(sample_raw), "--policies", str(POLICIES), "--no-progress"]
+    typo = tmp_path / "dta"
+    proc, took = _mhpipe(*base, "--data", str(typo))
+    assert proc.returncode == 1 and took < 10 and "--init" in proc.stderr
+    assert not typo.exists() and not (tmp_path / "dta-published").exists()
+    assert "prefect" not in (proc.stdout + proc.stderr).lower()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc, _ = _mhpipe(*base, "--data", str(empty))
+    assert proc.returncode == 1 and "no vault and no master key" in proc.stderr
+    assert list(empty.iterdir()) == []
+    proc, took = _mhpipe(*base, "--data", str(empty), "--now", "yesterday")
+    assert proc.returncode == 1 and took < 10 and len(proc.stderr.strip().splitlines()) == 1
+    broken = tmp_path / "policies"
+    shutil.copytree(POLICIES, broken)
+    (broken / "policy.yaml").write_text((broken / "policy.yaml").read_text().replace(
+        "minimum_group_size: 10", "minimum_group_size: 1"))
+    proc, took = _mhpipe("run", "--raw", str(sample_raw), "--policies", str(broken),
+                         "--data", str(empty))
+    assert proc.returncode == 1 and took < 10 and "minimum_group_size" in proc.stderr
+    assert list(empty.iterdir()) == []
+
+
+def test_a_wrong_master_key_or_a_held_lock_stops_the_run_before_prefect(tmp_path, sample_raw):
+    import base64
+    import os
+
+    from pipeline.lock import run_lock
+    from tests.synthetic import run_batch
+
+    data = tmp_path / "data"
+    run_batch(sample_raw, data)
+    base = ["run", "--raw", str(sample_raw), "--policies", str(POLICIES), "--data", str(data)]
+    wrong = base64.b64encode(os.urandom(32)).decode()
+    proc, took = _mhpipe(*base, env={"MHPIPE_MASTER_KEY": wrong})
+    assert proc.returncode == 1 and took < 10 and "master key" in proc.stderr
+    with run_lock(data, "test"):
+        proc, took = _mhpipe(*base)
+    assert proc.returncode == 1 and took < 10 and "another run" in proc.stderr
+
+
+def test_audit_verify_of_a_missing_log_is_an_error(tmp_path):
+    result = runner.invoke(app, ["audit", "verify", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "no audit log" in result.output

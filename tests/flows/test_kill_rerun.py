@@ -54,7 +54,7 @@ def mhpipe_run(raw: Path, data: Path, failpoint: str | None = None) -> subproces
     logs = data.parent / f"{data.name}-{'killed' if failpoint else 'run'}.log"
     with open(logs.with_suffix(".out"), "w") as out, open(logs, "w") as err:
         proc = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "run", "--raw", str(raw), "--data", str(data),
+            [sys.executable, "-m", "flows.cli", "run", "--init", "--raw", str(raw), "--data", str(data),
              "--policies", str(POLICIES), "--now", NOW, "--json"],
             env=env, stdout=out, stderr=err, timeout=600)
     _kill_servers_of(home)
