@@ -209,14 +209,18 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
     timer = stages.Timer()
     with timer.stage("keys"):
         check_keys(data)
+    with timer.stage("discover"):
+        files = discover(raw, data)  # reads only
+    # Before anything is written (retention, the staging sweep): a run that could fill the
+    # disk stops here with the stores as they were.
+    check_disk(raw, data, [name for name, _ in files])
     with timer.stage("retention"):
-        # First, so that records written in this run are never shifted by a retention change.
+        # Before any commit, so that records written in this run are never shifted by a
+        # retention change.
         deleted = retention(data, policies, now)
     with timer.stage("discover"):
-        files = discover(raw, data)
         sweep_staging(data, [sha for _, sha in files])
     log.info("policy %s; %d new file(s)", policy["version"], len(files))
-    check_disk(raw, data, [name for name, _ in files])
     with timer.stage("stage"):
         staged = _stage_all(raw, data, policies, now, files, log) if files else []
     failed = [{"file": name, "error": "partition failed"}

@@ -209,3 +209,32 @@ def audit_payloads(data: Path) -> list[dict]:
 
     return [r["payload"] for r in audit.read(data / "audit" / "audit.jsonl")
             if r["kind"] == "nightly-batch"]
+
+
+def test_a_full_disk_stops_the_flow_before_retention_or_the_sweep_write(harness, sample_raw,
+                                                                        tmp_path, monkeypatch):
+    """The disk check runs before anything is written: retention, the staging sweep and the
+    audit log are untouched when it fails."""
+    import shutil
+    from collections import namedtuple
+
+    from flows.nightly import nightly_batch
+    from pipeline import stages
+    from tests.synthetic import run_batch
+
+    data = tmp_path / "data"
+    run_batch(sample_raw, data)
+    layout = Layout(data)
+    stray = layout.staging / ("0" * 64)  # a staged partition the sweep would remove
+    stray.mkdir(parents=True)
+    before = {p: p.read_bytes() for p in (layout.vault, layout.keystore)}
+    more = tmp_path / "more"
+    shutil.copytree(sample_raw, more)
+    (more / "extra.jsonl").write_text('{"event_id": "x"}\n')
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))
+    later = "2029-01-01T00:00:00+00:00"  # everything would be past retention by then
+    with pytest.raises(stages.StorageError, match="MiB free"):
+        nightly_batch(str(more), str(data), str(POLICIES), later)
+    assert {p: p.read_bytes() for p in before} == before
+    assert stray.exists() and not layout.audit_log.exists()
