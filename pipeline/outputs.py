@@ -73,7 +73,7 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
         key = _output_key(vault, policy, stamp)
     failpoints.hit("before-publish")
     pub = policy.policy.publication
-    research = allowed.get("research", set())
+    research = allowed.get(pub.purpose, set())
     plan = publication_plan(layout, pub, stamp, early)
     if plan["due"]:
         try:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .deid import KNOWN_ENTITIES, OPERATORS
+from .deid import KNOWN_ENTITIES, LANGUAGE, OPERATORS
 from .disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
                                SUPPRESSION_THRESHOLD)
 
@@ -56,8 +56,10 @@ OperatorName = Literal[OPERATORS]  # type: ignore[valid-type]
 class Deidentification(_Frozen):
     """How free text is de-identified (pipeline/deid.py)."""
 
-    languages: tuple[str, ...] = ("en",)  # locales whose language has a configured model
-    entities: tuple[Entity, ...] = KNOWN_ENTITIES
+    # locales whose language has a configured model: only those are accepted (another code
+    # would silently go through the English model)
+    languages: tuple[Literal[LANGUAGE], ...] = (LANGUAGE,)  # type: ignore[valid-type]
+    entities: tuple[Entity, ...] = Field(default=KNOWN_ENTITIES, min_length=1)  # [] = no redaction
     default_operator: OperatorName = "placeholder"
     operators: dict[Entity, OperatorName] = {}
 
@@ -120,6 +122,7 @@ class Publication(_Frozen):
     all_or_none_min_denominator: int = Field(default=ALL_OR_NONE_MIN_DENOMINATOR,
                                              ge=ALL_OR_NONE_MIN_DENOMINATOR, le=10000)
     cadence: Cadence = Cadence()
+    purpose: Name = "research"  # the purpose whose people the research tables describe
     mode: Literal["suppression", "dp"] = "suppression"
     dp: DifferentialPrivacy | None = None
 
@@ -146,6 +149,9 @@ class Policy(_Frozen):
 
     @model_validator(mode="after")
     def _names_resolve(self) -> "Policy":
+        if self.publication.purpose not in self.purposes:
+            raise _KeyError(("publication", "purpose"),
+                            f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}")
         for name, ds in self.datasets.items():
             if ds.purpose not in self.purposes:
                 raise _KeyError(

@@ -48,6 +48,8 @@ def test_unknown_purpose_is_rejected_with_the_declared_ones(tmp_path):
     ("all_or_none_min_denominator: 20", "all_or_none_min_denominator: 5",
      "greater than or equal to 20"),
     ("suppression_threshold: 7", "suppression_threshold: 12", "above suppression_threshold"),
+    ("  languages: [en]", "  languages: [fr]", "Input should be 'en'"),
+    ("  mode: suppression", "  mode: suppression\n  purpose: evaluation", "unknown purpose"),
     ("accepted_consent_versions: [\"2\"]", "accepted_consent_versions: []", "accepted_consent_versions"),
     ("lawful_basis: vital_interests", "lawful_basis: because", "Input should be"),
     ("effective_date: 2026-11-27", "effective_date: soon", "effective_date"),
@@ -72,4 +74,14 @@ def test_a_section_may_be_declared_once(tmp_path):
     d = _copy(tmp_path)
     (d / "extra.yaml").write_text("publication:\n  suppression_threshold: 10\n")
     with pytest.raises(PolicyError, match="already declared in"):
+        load_policy(d)
+
+
+def test_an_empty_entity_list_is_refused_not_a_policy_that_redacts_nothing(tmp_path):
+    d = _copy(tmp_path, lambda t: t.replace(
+        "  entities: [PERSON, LOCATION, STREET_ADDRESS, UK_POSTCODE, US_ZIP, PHONE_NUMBER, EMAIL_ADDRESS,\n"
+        "             URL, IP_ADDRESS, HANDLE, UK_NHS, ID_NUMBER, US_SSN, CREDIT_CARD, IBAN_CODE, AGE, DATE]",
+        "  entities: []", 1))
+    assert "entities: []" in (d / "policy.yaml").read_text()
+    with pytest.raises(PolicyError, match="at least 1"):
         load_policy(d)

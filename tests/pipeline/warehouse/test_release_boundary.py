@@ -213,3 +213,31 @@ def test_the_publish_folder_cannot_be_inside_the_data_folder(tmp_path):
         stages.Layout(tmp_path / "data", tmp_path / "data" / "warehouse")
     with pytest.raises(stages.LayoutError):
         stages.Layout(tmp_path / "data", tmp_path)  # nor contain it
+
+
+def test_the_policy_names_the_purpose_that_feeds_the_warehouse(tmp_path):
+    """Renaming the research purpose (and saying so in `publication.purpose`) keeps the
+    warehouse filled: the name is not hard-coded."""
+    import shutil
+
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    text = (policies / "policy.yaml").read_text().replace("  research:\n", "  evaluation:\n")
+    text = text.replace("purpose: research", "purpose: evaluation")
+    text = text.replace("  mode: suppression", "  mode: suppression\n  purpose: evaluation")
+    (policies / "policy.yaml").write_text(text)
+    events = [{**e, "purpose": "evaluation"} if e.get("purpose") == "research" else e
+              for e in population()]
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    write(raw, "day-1.jsonl", events)
+    stamp = CLOCK.isoformat()
+    for name, sha in stages.new_files(raw, data):
+        stages.ingest_partition(raw, name, sha, data, policies, stamp)
+    out = stages.build_outputs(data, policies, stamp)
+    assert out["allowed"]["evaluation"] == 68
+    con = sandbox.connect(stages.Layout(data).release)
+    try:
+        users = con.execute("SELECT users FROM outcomes_by_group WHERE dimension = 'overall'").fetchall()
+    finally:
+        con.close()
+    assert users == [(70,)]
