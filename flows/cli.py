@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline import failpoints
@@ -210,7 +211,7 @@ def print_summary(s: dict) -> None:
         t.add_row("message texts not kept (no model for locale)", str(ing["messages_withheld"]))
     t.add_row("identifiers replaced", ", ".join(f"{k} {v}" for k, v in ing["entities"].items()) or "0")
     for f in ing["files_failed"]:
-        t.add_row("[red]file not ingested[/]", f"{f['file']}: {f['error']}")
+        t.add_row("[red]file not ingested[/]", escape(f"{f['file']}: {f['error']}"))
     t.add_row("subjects in intake", str(s["subjects"]))
     t.add_row("usable per purpose", ", ".join(f"{k} {v}" for k, v in s["allowed"].items()))
     for d in s["datasets"]:
@@ -236,7 +237,7 @@ def print_summary(s: dict) -> None:
         q.add_column("field: rule")
         q.add_column("lines", justify="right")
         for rule, n in ing["quarantine_rules"].items():
-            q.add_row(rule, str(n))
+            q.add_row(escape(rule), str(n))
         out.print(q)
 
 

@@ -67,6 +67,11 @@ def discover(raw: str, data: str) -> list[tuple[str, str]]:
     return stages.new_files(Path(raw), Path(data))
 
 
+@task(name="refused-files", **_SAFE)
+def refused_files(raw: str) -> list[dict[str, str]]:
+    return stages.refused_files(Path(raw))
+
+
 @task(name="check-disk", **_SAFE)
 def check_disk(raw: str, data: str, names: list[str]) -> dict[str, int]:
     return stages.check_disk(Path(raw), Path(data), names)
@@ -211,6 +216,7 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
         check_keys(data)
     with timer.stage("discover"):
         files = discover(raw, data)  # reads only
+        refused = refused_files(raw)  # symbolic links, devices, unsafe names: never read
     # Before anything is written (retention, the staging sweep): a run that could fill the
     # disk stops here with the stores as they were.
     check_disk(raw, data, [name for name, _ in files])
@@ -231,7 +237,7 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
     names = dict((sha, name) for name, sha in files)
     failed += [{"file": names[b["sha256"]], "error": b["error"]} for b in bad]
     ingest_summary = stages.summarise_ingest(parts)
-    ingest_summary["files_failed"] += failed
+    ingest_summary["files_failed"] += failed + refused
     with timer.stage("outputs"):
         outputs = build_outputs(data, policies, now, publish)
         if not outputs.get("skipped"):

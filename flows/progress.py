@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.markup import escape
 from rich.console import Console
 from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
@@ -43,7 +44,7 @@ class RunProgress:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = event["messages"] / elapsed
         self.progress.update(
-            self.task, description=f"staged {event['file']}",
+            self.task, description=f"staged {escape(event['file'])}",
             total=max(event["bytes_total"], 1), completed=event["bytes_done"],
             parts=f"{event['done']}/{event['total']} partitions",
             msgs=f"{event['messages']:,} messages, {rate:,.0f} msg/s")

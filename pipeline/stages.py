@@ -54,6 +54,13 @@ def new_files(raw: Path, data: Path) -> list[tuple[str, str]]:
     return out
 
 
+def refused_files(raw: Path) -> list[dict[str, str]]:
+    """Raw entries that are never read (symbolic links, devices, unsafe names), to report."""
+    from .ingest import refused
+
+    return [{"file": name, "error": why} for name, why in refused(Path(raw))]
+
+
 MIN_FREE_BYTES = 200 * 1024 * 1024  # never start with less than this free in the data folder
 SPACE_FACTOR = 4  # room for the raw input several times over: vault, WAL, release, temp
 
@@ -66,7 +73,9 @@ def check_disk(raw: Path, data: Path, names: list[str]) -> dict[str, int]:
     """Refuse to start when the data folder's disk could fill up mid-run."""
     import shutil
 
-    need = MIN_FREE_BYTES + SPACE_FACTOR * sum((Path(raw) / n).stat().st_size
+    from .ingest import expanded_size
+
+    need = MIN_FREE_BYTES + SPACE_FACTOR * sum(expanded_size(Path(raw) / n)
                                                for n in names if (Path(raw) / n).exists())
     Path(data).mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(data).free

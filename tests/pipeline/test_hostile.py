@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -78,3 +79,28 @@ def test_empty_and_whitespace_files(tmp_path):
         parsed = parse_file(RawFile(path, path.name, sha256_file(path)))
         assert parsed.file_error is None
         assert parsed.lines_read == len(parsed.quarantined) + len(parsed.events)
+
+
+def test_a_gzip_bomb_is_quarantined_and_the_run_completes_under_1_5_gib(tmp_path):
+    """One 300 MB line in a gzip of a few hundred KB, next to ordinary data, through the
+    stage functions in a fresh process: the line is quarantined, the counts balance, and the
+    process's peak memory (model included) stays under 1.5 GiB."""
+    import subprocess
+    import sys
+
+    from pipeline.synth import generate
+    from tests.pipeline.test_ingest import _bomb
+
+    raw = tmp_path / "raw"
+    generate(raw, users=5, days=3, seed=2)
+    _bomb(raw / "bomb.jsonl.gz")
+    code = ("import json, resource; from pathlib import Path; from tests.synthetic import run_batch;"
+            f"s = run_batch(Path({str(raw)!r}), Path({str(tmp_path / 'data')!r}));"
+            "print(json.dumps({'ingest': s['ingest'], 'rss': resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss // 1024}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    ingest = result["ingest"]
+    assert ingest["balanced"] and ingest["quarantine_rules"].get("line: longer than 1000000 bytes") == 1
+    assert ingest["files_failed"] == [] and result["rss"] < 1536, result["rss"]
