@@ -659,9 +659,7 @@ def vault_export(
 ) -> None:
     """Decrypt a dataset for an authorised reviewer. Who, why, what and how many go into the
     audit log before the command returns."""
-    import getpass
-
-    from pipeline import stages
+    from pipeline import audit, stages
     from pipeline.export import export_dataset
 
     layout = stages.Layout(data)
@@ -680,20 +678,24 @@ def vault_export(
     except KeyError as exc:
         _fail(str(exc.args[0]))
     stages.write_audit(data, "vault-export", {
-        "who": getpass.getuser(), "reason": reason.strip(), "dataset": dataset,
+        "who": audit.who()["user"], "reason": reason.strip(), "dataset": dataset,
         "since": since, "records": n, "out_file": str(out_file.resolve())})
     out.print(f"exported {n} record(s) of {dataset} to {out_file} (mode 0600); access audited")
 
 
 @audit_app.command("verify")
-def audit_verify(data: Path = DATA) -> None:
-    """Recompute the hash chain of the audit log; exit 1 if anything was altered."""
+def audit_verify(
+    data: Path = DATA,
+    expect: Optional[str] = typer.Option(None, "--expect", metavar="HASH", help="A head hash kept outside the log (every release records one in releases.audit_head): fail unless the log still holds it, so a log that was edited and re-chained, truncated or emptied is caught."),
+) -> None:
+    """Recompute the hash chain of the audit log; exit 1 if anything was altered. Prints the
+    head hash: keep it somewhere else (each research release also records it)."""
     from pipeline.audit import verify
     from pipeline.stages import Layout
 
     if not Layout(data).audit_log.exists():
         _fail(f"no audit log under {data}: check --data (nothing to verify is not a pass)")
-    ok, message = verify(Layout(data).audit_log)
+    ok, message = verify(Layout(data).audit_log, expect)
     (out if ok else console).print(("ok: " if ok else "[red]TAMPERED:[/] ") + message)
     raise typer.Exit(0 if ok else 1)
 

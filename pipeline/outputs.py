@@ -152,7 +152,11 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
     tables = research_tables(frames, research, pub, plan["cutoff_at"])
     store = layout.vault.parent / "releases"
     retained = [f"{r:04d}" for r in release_ids(layout.warehouse)]
-    extra: dict[str, Any] = {"data_cutoff": plan["cutoff"], "publication": plan["reason"]}
+    from . import audit
+
+    # the audit chain's head, anchored in the release: `mhpipe audit verify --expect` it
+    extra: dict[str, Any] = {"data_cutoff": plan["cutoff"], "publication": plan["reason"],
+                             "audit_head": audit.head(layout.audit_log)}
     spend = None
     if pub.mode == "dp":
         from .warehouse import dp

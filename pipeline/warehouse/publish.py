@@ -211,6 +211,7 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "rho_cumulative_365d": "rho spent per person by all releases in the 365 days up to this one, this one included (NULL outside dp mode)",
         "gate_cells_held": "Cells held at their previous published value because fewer than k people changed them",
         "gate_rows_carried": "Rows of the previous release carried over because their group emptied",
+        "audit_head": "Hash of the newest audit record when the release was built: mhpipe audit verify --expect <it> fails if the log was edited and re-chained since",
     }
     return Table("releases", frame, "This release: what it was built from and with.", docs)
 

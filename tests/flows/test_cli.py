@@ -48,9 +48,11 @@ def test_run_without_raw_folder_explains(tmp_path):
     assert "does not exist" in result.output
 
 
-def test_audit_verify_on_empty_log(tmp_path):
+def test_audit_verify_of_an_emptied_log_fails(tmp_path):
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "audit.jsonl").write_text("")
     result = runner.invoke(app, ["audit", "verify", "--data", str(tmp_path)])
-    assert result.exit_code == 0 and "0 records" in result.output
+    assert result.exit_code == 1 and "empty" in result.output
 
 
 def test_quarantine_list_shows_reasons_not_values(tmp_path, sample_raw):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -26,3 +28,29 @@ def test_publish_now_is_audited_with_its_reason_and_still_gated(tmp_path):
     missing = runner.invoke(app, ["publish", "--now", "--reason", "x", "--data", str(tmp_path / "nope"),
                                   "--policies", str(POLICIES)])
     assert missing.exit_code == 1 and "no vault" in missing.output
+
+
+def test_each_release_anchors_the_audit_head_and_verify_expect_uses_it(tmp_path):
+    from pipeline.warehouse import sandbox
+    from tests.pipeline.test_audit import _rechain
+    from tests.pipeline.warehouse.test_release_boundary import _person, _run, write
+
+    raw, data, layout = published(tmp_path)
+    audit.append(layout.audit_log, "nightly-batch", {"loaded": 1})
+    write(raw, "day-2.jsonl", [e for i in range(12) for e in _person(f"c{i}", "male", phq=(20, 3))])
+    out = _run(raw, data, clock=CLOCK.replace(month=2, day=2))
+    assert out["warehouse_changed"]
+    con = sandbox.connect(layout.release)
+    try:
+        head = con.execute("SELECT audit_head FROM releases").fetchall()[0][0]
+    finally:
+        con.close()
+    assert head == audit.head(layout.audit_log)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["audit", "verify", "--data", str(data), "--expect", head])
+    assert ok.exit_code == 0 and head in ok.output
+    records = audit.read(layout.audit_log)
+    records[0]["payload"]["loaded"] = 2
+    layout.audit_log.write_text("".join(json.dumps(r) + "\n" for r in _rechain(records)))
+    bad = runner.invoke(app, ["audit", "verify", "--data", str(data), "--expect", head])
+    assert bad.exit_code == 1 and "anchored head" in bad.output
