@@ -111,7 +111,9 @@ def run(
         _fail("--dask-address needs --task-runner dask")
     _preflight(data, policies, now, publish, init)
     from . import env
+    from .reaper import guard
 
+    stand_down = guard()  # helpers (Prefect's server, workers) die with this run, even on kill -9
     env.configure(data)
     if os.environ.get(failpoints.ENV):  # tests: a failpoint in a worker takes this run down
         os.environ[failpoints.MAIN_PID_ENV] = str(os.getpid())
@@ -136,6 +138,7 @@ def run(
         _fail(str(exc))
     finally:
         nightly.progress_hook = None
+        stand_down()
     if json_out:
         out.print_json(json.dumps(summary))
     elif summary is not None:
