@@ -2,7 +2,8 @@
 
 The person is found by the keyed pseudonym of their platform id (the id itself is never
 stored, logged or printed). Their rows are deleted and their data keys destroyed in every
-dataset (crypto-shredding), their quarantined lines are deleted, and their pseudonym is
+dataset (crypto-shredding), their quarantined lines are deleted, the vault file is rewritten
+so the deleted rows' bytes do not linger in free blocks, and their pseudonym is
 remembered as erased so that events of theirs arriving later are excluded at intake. The
 research warehouse is rebuilt by the caller. The receipt holds counts only.
 """
@@ -50,4 +51,6 @@ def erase_user(vault: Vault, keys: KeyStore, policy: Policy, user_id: str, now: 
     receipt["quarantined_lines_deleted"] = vault.erase_quarantined(_mentions_user(user_id))
     vault.mark_erased(subject, now)
     receipt["future_events_excluded"] = True
+    vault.compact()  # the deleted rows' bytes leave the file, not only the table
+    receipt["vault_compacted"] = True
     return receipt

@@ -140,6 +140,28 @@ class Vault:
     def close(self) -> None:
         self.con.close()
 
+    def compact(self) -> None:
+        """Rewrite the file without its free blocks. DuckDB leaves deleted rows' bytes in
+        free blocks of the file; after an erasure nothing of the person's rows (ciphertext,
+        nonces, their purpose pseudonyms) may stay on disk, so the vault is copied into a new
+        file and swapped in (the old inode's blocks go back to the file system)."""
+        db = self.con.execute("SELECT current_database()").fetchall()[0][0]
+        tmp = self.path.with_name(self.path.name + ".compact")
+        tmp.unlink(missing_ok=True)
+        self.con.execute("CHECKPOINT")
+        self.con.execute(f"ATTACH '{tmp}' AS _fresh")
+        try:
+            self.con.execute(f'COPY FROM DATABASE "{db}" TO _fresh')
+        finally:
+            self.con.execute("DETACH _fresh")
+        self.con.close()
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+        Path(str(self.path) + ".wal").unlink(missing_ok=True)
+        config = {"temp_directory": "", "memory_limit": VAULT_MEMORY_LIMIT,
+                  "checkpoint_threshold": "1GB"}
+        self.con = duckdb.connect(str(self.path), config=config)
+
     def __enter__(self) -> "Vault":
         return self
 

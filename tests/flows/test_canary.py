@@ -8,7 +8,6 @@ import gzip
 import json
 import logging
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,9 +43,14 @@ def harness_db():
         yield Path(url.split("///", 1)[1]).parent
 
 
-def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog):
+def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
-    started = time.time()
+    # hermetic: this test's own temp folder, so nothing else on the machine can add to (or
+    # hide from) what is scanned
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     raw, data = tmp_path / "raw", tmp_path / "data"
     generate(raw, users=200, days=20, seed=77, fault_rate=0.02, canaries=True)
     canaries = canaries_of(raw)
@@ -67,12 +71,10 @@ def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog):
                    datetime.now(timezone.utc))
     stages.build_outputs(data, POLICIES, NOW)
 
-    temp_root = Path(tempfile.gettempdir())
-    fresh_temp = [p for p in temp_root.iterdir()
-                  if p.stat().st_mtime >= started and not p.name.startswith("pytest-of")]
     import os
     captured = capfd.readouterr()
-    result = scan(canaries, [data, Path(os.environ["PREFECT_HOME"]), harness_db, *fresh_temp],
+    result = scan(canaries, [data, Layout(data).warehouse, Path(os.environ["PREFECT_HOME"]),
+                             harness_db, private_tmp],
                   extra_text=[("stdout", captured.out), ("stderr", captured.err),
                               ("log records", caplog.text)])
     with capfd.disabled():  # the figures belong in the CI log
