@@ -163,7 +163,11 @@ def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional
             parse_now(now)
         except ValueError:
             _fail(f"--now {now!r} is not an ISO 8601 time (e.g. 2026-11-27T02:00:00+00:00)")
-    _load_or_fail(policies)
+    lp = _load_or_fail(policies)
+    try:
+        lp.check_in_effect(parse_now(now).date())
+    except PolicyError as exc:
+        _fail(str(exc.issues[0]))
     layout = _layout(data, publish)
     fresh = not (layout.vault.exists() or layout.keystore.exists())
     if not data.is_dir() and not init:

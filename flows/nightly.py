@@ -53,8 +53,8 @@ _RETRY = dict(retries=RETRIES, retry_delay_seconds=exponential_backoff(backoff_f
 
 
 @task(name="check-policy", **_SAFE)
-def check_policy(policies: str) -> dict[str, Any]:
-    return stages.check_policy(Path(policies))
+def check_policy(policies: str, now: str | None = None) -> dict[str, Any]:
+    return stages.check_policy(Path(policies), now)
 
 
 @task(name="check-keys", **_SAFE)
@@ -153,7 +153,7 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
     env.configure(data)  # served or worker-run flows: private files, local caches
     log = get_run_logger()
     stages.Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
-    policy = check_policy(policies)  # fail closed: nothing is touched before this passes
+    policy = check_policy(policies, now)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
         summary = _nightly(raw, data, policies, now, policy, log, publish)
     # Unreadable files (corrupt gzip) are recorded and done with; failed partitions are not.

@@ -19,7 +19,7 @@ from .nightly import check_keys, check_policy, retention, write_audit
 def retention_sweep(data: str, policies: str, now: str | None = None) -> dict[str, Any]:
     """Delete every vault record past its dataset's retention; audit the counts."""
     env.configure(data)  # served or worker-run flows: private files, local caches
-    policy = check_policy(policies)  # fail closed before touching anything
+    policy = check_policy(policies, now)  # fail closed before touching anything
     with run_lock(Path(data), "retention-sweep"):
         check_keys(data)
         deleted = retention(data, policies, now)

@@ -87,6 +87,11 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
         release_id, changed = plan["current"], False
         digests = table_digest(layout.release) if layout.release.exists() else {}
     dropped = _track_population(layout, research)
+    days = policy.policy.release_retention_days()
+    if days is not None and layout.warehouse.exists():
+        from .warehouse.publish import expire_releases
+
+        dropped += expire_releases(layout.warehouse, days, stamp)
     outputs = {
         "subjects": len(subjects),
         "allowed": {p: len(s) for p, s in sorted(allowed.items())},
@@ -269,6 +274,8 @@ def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: in
             figures = {}
     return {
         "policy_version": policy.version, "policy_digest": policy.digest,
+        "policy_approved_by": policy.policy.metadata.approved_by,
+        "policy_effective_date": policy.policy.metadata.effective_date.isoformat(),
         "code_version": code_version(),
         "input_people": publish_count(people, pub.suppression_threshold, pub.rounding_base),
         "research_people": publish_count(research, pub.suppression_threshold, pub.rounding_base),

@@ -158,7 +158,19 @@ class Policy(_Frozen):
                     ("datasets", name, "purpose"),
                     f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}",
                 )
+            if ds.level == "aggregate" and ds.purpose != self.publication.purpose:
+                raise _KeyError(
+                    ("datasets", name, "purpose"),
+                    "an aggregate dataset is the research warehouse: its purpose must be "
+                    f"publication.purpose ({self.publication.purpose}); anything else would "
+                    "do nothing")
         return self
+
+    def release_retention_days(self) -> int | None:
+        """How long a research release may be kept: the shortest retention among the
+        aggregate datasets (the warehouse), or None when none is declared."""
+        days = [ds.retention_days for ds in self.datasets.values() if ds.level == "aggregate"]
+        return min(days) if days else None
 
     def consent_purposes(self) -> list[str]:
         return [n for n, p in self.purposes.items() if p.lawful_basis == "consent"]
@@ -193,10 +205,22 @@ class PolicyError(Exception):
 class LoadedPolicy:
     policy: Policy
     files: dict[str, str]  # file name -> SHA-256 of its bytes
+    metadata_file: str = "-"
+    metadata_line: int | None = None
 
     @property
     def version(self) -> str:
         return self.policy.metadata.version
+
+    def check_in_effect(self, today: date) -> None:
+        """Fail closed before a policy's effective date: a policy approved for later must
+        not govern data today (raises PolicyError naming the file and line)."""
+        md = self.policy.metadata
+        if today < md.effective_date:
+            raise PolicyError([PolicyIssue(
+                self.metadata_file, self.metadata_line, "metadata.effective_date",
+                f"the policy takes effect on {md.effective_date.isoformat()}, not yet "
+                f"({today.isoformat()}); keep the policy in force until then")])
 
     @property
     def digest(self) -> str:
@@ -280,7 +304,9 @@ def load_policy(folder: Path) -> LoadedPolicy:
             fname, node = owner.get(str(loc[0]), (folder.name, None)) if loc else (folder.name, None)
             issues.append(PolicyIssue(fname, _line_of(node, loc), ".".join(map(str, loc)), msg))
         raise PolicyError(issues) from None
-    return LoadedPolicy(policy, hashes)
+    meta_file, meta_node = owner.get("metadata", (folder.name, None))
+    return LoadedPolicy(policy, hashes, meta_file,
+                        _line_of(meta_node, ("metadata", "effective_date")))
 
 
 def json_schema() -> dict[str, Any]:

@@ -23,10 +23,14 @@ from .outputs import build_outputs, code_version, publish_now, release_meta  # n
 from .store import (KEY_PROVIDER_ENV, PUBLISH_GROUP_ENV, Layout, LayoutError,  # noqa: F401
                     key_provider, open_stores, parse_now)
 
-def check_policy(policies: Path) -> dict[str, Any]:
-    """Validate the policy folder (raises PolicyError) and return its version and hashes."""
+def check_policy(policies: Path, now: str | None = None) -> dict[str, Any]:
+    """Validate the policy folder and check it is in effect on the run's date (raises
+    PolicyError); return its version, hashes, approver and effective date."""
     lp = load_policy(policies)
-    return {"version": lp.version, "digest": lp.digest, "files": lp.files}
+    lp.check_in_effect(parse_now(now).date())
+    md = lp.policy.metadata
+    return {"version": lp.version, "digest": lp.digest, "files": lp.files,
+            "approved_by": md.approved_by, "effective_date": md.effective_date.isoformat()}
 
 
 def check_keys(data: Path) -> dict[str, Any]:
@@ -188,7 +192,8 @@ def record_policy_change(data: Path, policy: dict[str, Any]) -> bool:
         "previous_version": last["payload"].get("policy_version") if last else None,
         "previous_digest": last["payload"]["policy_digest"] if last else None,
         "policy_version": policy["version"], "policy_digest": policy["digest"],
-        "policy_files": policy["files"]})
+        "policy_files": policy["files"], "approved_by": policy.get("approved_by"),
+        "effective_date": policy.get("effective_date")})
     return True
 
 

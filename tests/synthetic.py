@@ -50,7 +50,7 @@ def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | No
     from tests.conftest import NOW, POLICIES
 
     policies, now = policies or POLICIES, now or NOW
-    stages.check_policy(policies)
+    stages.check_policy(policies, now)
     deleted = stages.enforce_retention(data, policies, now)
     parts = [stages.ingest_partition(raw, name, sha, data, policies, now)
              for name, sha in stages.new_files(raw, data)]

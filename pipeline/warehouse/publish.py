@@ -195,6 +195,8 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "created_at": "When the release was published (UTC)",
         "policy_version": "Version of the data-steward policy in force",
         "policy_digest": "SHA-256 over the policy files' hashes",
+        "policy_approved_by": "Who approved the policy in force (its metadata.approved_by)",
+        "policy_effective_date": "When the policy in force took effect (runs before it are refused)",
         "code_version": "mhpipe version and a digest of its source",
         "input_people": "People with a session: consent_coverage's overall users, as released there",
         "research_people": "Of those, people whose data may be used for research, as released in consent_coverage",
@@ -300,6 +302,28 @@ def drop_retained(warehouse_dir: Path) -> int:
     for rid in release_ids(warehouse_dir):
         path = warehouse_dir / f"research-{rid:04d}.duckdb"
         if path.stat().st_ino != current:
+            path.unlink()
+            gone += 1
+    return gone
+
+
+def expire_releases(warehouse_dir: Path, days: int, now: datetime) -> int:
+    """Delete every release (numbered, and the current one) created more than `days` days
+    before `now`: the aggregate dataset's retention applies to the warehouse too."""
+    from datetime import timedelta
+
+    gone = 0
+    limit = now - timedelta(days=days)
+    for path in [*(warehouse_dir / f"research-{r:04d}.duckdb" for r in release_ids(warehouse_dir)),
+                 warehouse_dir / WAREHOUSE_FILE]:
+        if not path.exists():
+            continue
+        con = sandbox.connect(path)
+        try:
+            created = con.execute("SELECT created_at FROM releases").fetchall()[0][0]
+        finally:
+            con.close()
+        if datetime.fromisoformat(created) < limit:
             path.unlink()
             gone += 1
     return gone

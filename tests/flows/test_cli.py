@@ -235,6 +235,8 @@ def test_operator_mistakes_fail_fast_before_prefect_and_create_nothing(tmp_path,
     assert list(empty.iterdir()) == []
     proc, took = _mhpipe(*base, "--data", str(empty), "--now", "yesterday")
     assert proc.returncode == 1 and took < 10 and len(proc.stderr.strip().splitlines()) == 1
+    proc, took = _mhpipe(*base, "--data", str(empty), "--now", "2026-08-01T00:00:00+00:00")
+    assert proc.returncode == 1 and took < 10 and "takes effect on 2026-09-01" in proc.stderr
     broken = tmp_path / "policies"
     shutil.copytree(POLICIES, broken)
     (broken / "policy.yaml").write_text((broken / "policy.yaml").read_text().replace(

@@ -27,7 +27,7 @@ BROKEN = [
     ("suppression below the floor", "suppression_threshold: 7", "suppression_threshold: 2"),
     ("bad timestamp rule", "timestamps: exact", "timestamps: seconds"),
     ("consent purpose without versions", 'accepted_consent_versions: ["2"]', "accepted_consent_versions: []"),
-    ("not a date", "effective_date: 2026-11-27", "effective_date: someday"),
+    ("not a date", "effective_date: 2026-09-01", "effective_date: someday"),
 ]
 
 

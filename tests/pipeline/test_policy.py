@@ -52,7 +52,7 @@ def test_unknown_purpose_is_rejected_with_the_declared_ones(tmp_path):
     ("  mode: suppression", "  mode: suppression\n  purpose: evaluation", "unknown purpose"),
     ("accepted_consent_versions: [\"2\"]", "accepted_consent_versions: []", "accepted_consent_versions"),
     ("lawful_basis: vital_interests", "lawful_basis: because", "Input should be"),
-    ("effective_date: 2026-11-27", "effective_date: soon", "effective_date"),
+    ("effective_date: 2026-09-01", "effective_date: soon", "effective_date"),
 ])
 def test_invalid_values_fail_closed(tmp_path, old, new, message):
     d = _copy(tmp_path, lambda t: t.replace(old, new, 1))
@@ -85,3 +85,13 @@ def test_an_empty_entity_list_is_refused_not_a_policy_that_redacts_nothing(tmp_p
     assert "entities: []" in (d / "policy.yaml").read_text()
     with pytest.raises(PolicyError, match="at least 1"):
         load_policy(d)
+
+
+def test_a_policy_is_refused_before_its_effective_date(tmp_path):
+    from datetime import date
+
+    lp = load_policy(POLICIES)
+    lp.check_in_effect(lp.policy.metadata.effective_date)  # on the day: in force
+    with pytest.raises(PolicyError, match="takes effect on") as err:
+        lp.check_in_effect(date(2026, 8, 31))
+    assert err.value.issues[0].file == "policy.yaml" and err.value.issues[0].line

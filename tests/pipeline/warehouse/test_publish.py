@@ -125,3 +125,32 @@ def test_a_researchers_group_gets_read_access_and_others_none(tmp_path):
     assert path.stat().st_gid == os.getgid()
     with pytest.raises(PublishError, match="does not exist"):
         publish(tmp_path / "other", [_table(20)], {}, PUB, group="no-such-group-mhpipe")
+
+
+def test_releases_older_than_the_aggregate_retention_are_deleted(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from pipeline.warehouse.publish import expire_releases
+
+    wh = tmp_path / "published"
+    publish(wh, [_table(20)], {}, PUB)
+    publish(wh, [_table(30)], {}, PUB)
+    now = datetime.now(timezone.utc)
+    assert expire_releases(wh, 10, now) == 0
+    assert expire_releases(wh, 10, now + timedelta(days=11)) == 3  # two numbered + current
+    assert list(wh.glob("*.duckdb")) == []
+
+
+def test_an_aggregate_dataset_of_another_purpose_is_refused(tmp_path):
+    import shutil
+
+    from pipeline.policy import PolicyError, load_policy
+    from tests.conftest import POLICIES
+
+    d = tmp_path / "p"
+    shutil.copytree(POLICIES, d)
+    text = (d / "policy.yaml").read_text().replace(
+        "  research_outcomes:\n    purpose: research", "  research_outcomes:\n    purpose: quality_improvement")
+    (d / "policy.yaml").write_text(text)
+    with pytest.raises(PolicyError, match="aggregate dataset is the research warehouse"):
+        load_policy(d)
