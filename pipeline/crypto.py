@@ -25,6 +25,17 @@ KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # 96-bit GCM nonce, random per encryption
 MASTER_KEY_ENV = "MHPIPE_MASTER_KEY"
 _WRAP_AAD = b"mhpipe/dek-wrap/v1|"
+PAD_MIN = 256  # sealed JSON is padded to 256, 512, 1024, ... bytes: lengths hide event types
+
+
+def pad_json(plaintext: bytes) -> bytes:
+    """JSON padded with spaces (which JSON ignores) to the next power of two, at least
+    PAD_MIN bytes, so that a ciphertext's length does not tell a risk flag from a consent
+    event, or one message from another of similar length."""
+    size = PAD_MIN
+    while size < len(plaintext):
+        size *= 2
+    return plaintext + b" " * (size - len(plaintext))
 
 
 class CryptoError(Exception):

@@ -6,7 +6,8 @@ message or another event ("message"/"event"; NULL in rows written before it exis
 that the aggregates need not decrypt messages and the transcript datasets need not decrypt
 anything else; the ciphertext's length already tells much the same. The ciphertext is AES-256-GCM under the
 subject's data key for that dataset, with associated data binding record id, dataset and
-subject: a ciphertext copied into another row does not decrypt.
+subject: a ciphertext copied into another row does not decrypt. Plaintexts are padded to
+size buckets (`crypto.pad_json`), so a ciphertext's length does not reveal the event type.
 
 The same file holds the ingest registry (files by SHA-256) and the quarantine (invalid
 lines, encrypted under a per-file key), so that a partition's records, its quarantined
@@ -26,7 +27,7 @@ from typing import Any, Callable, Iterator
 import duckdb
 import polars as pl
 
-from .crypto import open_sealed, seal
+from .crypto import open_sealed, pad_json, seal
 from .keystore import KeyStore
 
 QUARANTINE_DATASET = "quarantine"
@@ -523,7 +524,7 @@ def seal_records(keys: KeyStore, records: list[NewRecord], policy_version: str) 
     rows = []
     for r in records:
         key_id, dek = keys.data_key(r.dataset, r.subject)
-        plaintext = json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
+        plaintext = pad_json(json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode())
         nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
         rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
                      r.expires_at, policy_version, r.kind))

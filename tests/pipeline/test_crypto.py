@@ -97,3 +97,26 @@ def test_any_single_byte_change_to_a_wrapped_key_is_detected(data):
     changed = wrapped[:i] + bytes([wrapped[i] ^ data.draw(st.integers(1, 255))]) + wrapped[i + 1:]
     with pytest.raises(CryptoError):
         provider.unwrap(changed, "dek|qi|subject|id")
+
+
+def test_padding_hides_the_event_type_in_ciphertext_lengths(tmp_path, sample_raw):
+    """Risk flags, escalations and every other non-message event seal to the same length."""
+    import duckdb
+
+    from pipeline import stages
+    from pipeline.crypto import PAD_MIN, pad_json
+    from tests.synthetic import run_batch
+
+    assert len(pad_json(b"{}")) == PAD_MIN and len(pad_json(b"x" * 257)) == 512
+    data = tmp_path / "data"
+    run_batch(sample_raw, data)
+    con = duckdb.connect(str(stages.Layout(data).vault), read_only=True)
+    try:
+        lengths = {r[0] for r in con.execute(
+            "SELECT DISTINCT octet_length(ciphertext) FROM records WHERE kind = 'event'").fetchall()}
+        messages = {r[0] for r in con.execute(
+            "SELECT DISTINCT octet_length(ciphertext) FROM records WHERE kind = 'message'").fetchall()}
+    finally:
+        con.close()
+    assert lengths == {PAD_MIN + 16}  # one length for every event type (16: the GCM tag)
+    assert all((n - 16) & (n - 17) == 0 for n in messages)  # powers of two only
