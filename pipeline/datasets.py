@@ -22,6 +22,7 @@ from . import failpoints
 from .generalise import coarsen_datetime
 from .keystore import KeyStore
 from .policy import Dataset, LoadedPolicy, Policy
+from .expiry import bucket_days, clear_expiry
 from .pseudonym import pseudonymise, secret_name
 from .vault import NewRecord, Vault
 
@@ -93,7 +94,9 @@ def sync_datasets(
         # Intake messages (of unknown kind too) that are not past this dataset's retention:
         # an intake row expires at event time + the intake's retention.
         intake_days = policy.policy.intake.retention_days
-        cutoff = now + timedelta(days=intake_days - ds.retention_days)
+        # intake expiries in clear are rounded down by up to one bucket: look that much
+        # further back, then keep exactly what is inside the retention (checked below)
+        cutoff = now + timedelta(days=intake_days - ds.retention_days - bucket_days(intake_days))
         for batch in vault.id_batches(INTAKE_DATASET, keep, batch_rows, kind="message",
                                       expiring_after=cutoff):
             derived = {"d" + pseudonymise(key, "record", rid): rid for rid, _ in batch}
@@ -129,7 +132,7 @@ def sync_datasets(
                         "occurred_at": stamp.isoformat(),
                         "timestamps": ds.timestamps,
                     },
-                    expires_at=when + retention,
+                    expires_at=clear_expiry(when + retention, name, ds.retention_days, key),
                 ))
             vault.put_records(records, policy.version)
             added += len(records)

@@ -23,6 +23,7 @@ from .deid import Operator, Span
 from .ingest import ParsedFile
 from .keystore import KeyStore
 from .policy import LoadedPolicy
+from .expiry import clear_expiry
 from .pseudonym import pseudonymise, secret_name
 from .vault import FileOutcome, NewRecord, Vault
 
@@ -149,7 +150,8 @@ def prepare_file(
             dataset=INTAKE_DATASET,
             subject=pseudonymise(key, "user", ev.user_id),
             payload=payload,
-            expires_at=ev.occurred_at + retention,
+            expires_at=clear_expiry(ev.occurred_at + retention, INTAKE_DATASET,
+                                    policy.policy.intake.retention_days, key),
             kind="message" if isinstance(ev, Message) else "event",
         ))
 

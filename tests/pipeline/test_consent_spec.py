@@ -119,16 +119,22 @@ def test_consent_scenarios(tmp_path):
     assert members(raw, data)["qi_transcripts"] == {"granted", "regranted", "withdrawn"}
 
 
-def test_retention_expiry_at_the_boundary_day(tmp_path):
+def test_retention_never_keeps_a_record_past_its_expiry_and_at_most_one_bucket_less(tmp_path):
+    """Clear expiries are rounded down to keyed buckets (`pipeline/expiry.py`; QI's 90 days
+    give 9-day buckets): a record goes at its exact expiry at the latest, and never more
+    than one bucket before it."""
     raw, data = tmp_path / "raw", tmp_path / "data"
     raw.mkdir()
     grant = consent("quality_improvement", "granted", "2", 200)
     write(raw, "f.jsonl", person("edge", grant, days_ago=80) + person("inside", grant, days_ago=79))
     run(raw, data, NOW)
     assert members(raw, data)["qi_transcripts"] == {"edge", "inside"}
-    # 10 days later "edge" is exactly 90 days old (QI retention 90): expired; "inside" is not.
+    # one day later both are 9 days or more from their exact expiry: both still kept
+    run(raw, data, NOW + timedelta(days=1))
+    assert members(raw, data, NOW + timedelta(days=1))["qi_transcripts"] == {"edge", "inside"}
+    # 10 days later "edge" is exactly 90 days old (QI retention 90): gone, whatever its bucket
     later = NOW + timedelta(days=10)
     run(raw, data, later)
-    assert members(raw, data, later)["qi_transcripts"] == {"inside"}
+    assert "edge" not in members(raw, data, later)["qi_transcripts"]
     run(raw, data, later + timedelta(days=1))
     assert members(raw, data, later)["qi_transcripts"] == set()
