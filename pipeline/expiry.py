@@ -8,6 +8,11 @@ to a bucket whose width grows with the retention (a tenth of it, 1-30 days), on 
 shifted per dataset by a keyed offset: two datasets' expiries never line up, and nobody
 without the key store can tell where a bucket starts. Rounding down means a record is
 deleted up to one bucket early, never late.
+
+The clear expiry is also *authenticated*: each row carries a tag, a keyed MAC over its
+record id, dataset, subject and expiry (`expiry_tag`, key in the key store). Retention checks
+every tag before it deletes anything; a row whose expiry was edited (to keep it past its
+retention) fails the check and is deleted at once (fail closed).
 """
 
 from __future__ import annotations
@@ -36,3 +41,13 @@ def clear_expiry(exact: datetime, dataset: str, retention_days: int, secret: byt
     offset = _offset(secret, dataset, width)
     t = int(exact.timestamp())
     return datetime.fromtimestamp(((t - offset) // width) * width + offset, tz=timezone.utc)
+
+
+EXPIRY_SECRET = "expiry-tag"  # name of the key-store secret that authenticates expiries
+
+
+def expiry_tag(secret: bytes, record_id: str, dataset: str, subject: str,
+               expires_at: datetime) -> str:
+    """MAC binding a row's clear expiry to the row (hex, 128 bits)."""
+    msg = f"mhpipe/expiry/v1|{record_id}|{dataset}|{subject}|{int(expires_at.timestamp())}"
+    return hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest()[:32]

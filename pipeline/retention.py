@@ -36,6 +36,9 @@ def enforce(vault: Vault, policy: Policy, now: datetime) -> dict[str, int]:
     for dataset, days in plan.items():
         vault.set_retention(dataset, days)
     failpoints.hit("retention-mid")
+    tampered = vault.delete_tampered_expiries()  # an edited expiry cannot keep a record
+    if tampered:
+        deleted["expiry edited (deleted)"] = tampered
     for dataset, n in vault.delete_expired(now).items():
         deleted[dataset] = deleted.get(dataset, 0) + n
     return dict(sorted(deleted.items()))

@@ -28,6 +28,7 @@ import duckdb
 import polars as pl
 
 from .crypto import open_sealed, pad_json, seal
+from .expiry import EXPIRY_SECRET, expiry_tag
 from .keystore import KeyStore
 
 QUARANTINE_DATASET = "quarantine"
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS records (
 );
 -- Vaults made before `kind` existed: the column is added, NULL meaning "not known".
 ALTER TABLE records ADD COLUMN IF NOT EXISTS kind VARCHAR;
+-- MAC of the clear expiry (pipeline/expiry.py); NULL in rows written before it existed
+ALTER TABLE records ADD COLUMN IF NOT EXISTS expiry_tag VARCHAR;
 CREATE TABLE IF NOT EXISTS ingested_files (
     sha256      VARCHAR PRIMARY KEY,
     name        VARCHAR NOT NULL,
@@ -397,6 +400,8 @@ class Vault:
                     "WHERE dataset = ?", [days - old, dataset])
             self.con.execute(
                 "INSERT OR REPLACE INTO retention_applied VALUES (?, ?)", [dataset, days])
+            if old is not None and old != days:
+                self._retag("dataset = ?", [dataset])
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -476,6 +481,37 @@ class Vault:
         self.keys.destroy(dataset, sorted(subjects))
         return n
 
+    def _retag(self, where: str, params: list | None = None) -> int:
+        """Recompute the expiry tags of the rows matching `where` (after a legitimate change
+        of their expiry, or for rows written before tags existed)."""
+        key = self.keys.secret(EXPIRY_SECRET)
+        rows = self.con.execute(
+            f"SELECT record_id, dataset, subject, expires_at FROM records WHERE {where}",
+            params or []).fetchall()
+        if not rows:
+            return 0
+        tags = pl.DataFrame({"record_id": [r[0] for r in rows],
+                             "tag": [expiry_tag(key, *r) for r in rows]})
+        self.con.register("_tags", tags.to_arrow())
+        try:
+            self.con.execute("UPDATE records SET expiry_tag = _tags.tag FROM _tags "
+                             "WHERE records.record_id = _tags.record_id")
+        finally:
+            self.con.unregister("_tags")
+        return len(rows)
+
+    def delete_tampered_expiries(self) -> int:
+        """Check every row's expiry tag; delete the rows whose clear expiry was edited (fail
+        closed). Rows from before tags existed are tagged now. Returns rows deleted."""
+        self._retag("expiry_tag IS NULL")
+        key = self.keys.secret(EXPIRY_SECRET)
+        bad = [r[0] for r in self.con.execute(
+            "SELECT record_id, dataset, subject, expires_at, expiry_tag FROM records").fetchall()
+            if expiry_tag(key, r[0], r[1], r[2], r[3]) != r[4]]
+        if bad:
+            self._with_ids(bad, "DELETE FROM records WHERE record_id IN (SELECT record_id FROM _probe)", [])
+        return len(bad)
+
     def delete_expired(self, now: datetime) -> dict[str, int]:
         """Retention: delete expired rows; shred the keys of subjects left with none."""
         expired = self.con.execute(
@@ -503,7 +539,7 @@ _RECORD_SCHEMA = {
     "record_id": pl.String, "dataset": pl.String, "subject": pl.String, "key_id": pl.String,
     "nonce": pl.Binary, "ciphertext": pl.Binary,
     "created_at": pl.Datetime("us", "UTC"), "expires_at": pl.Datetime("us", "UTC"),
-    "policy_version": pl.String, "kind": pl.String,
+    "policy_version": pl.String, "kind": pl.String, "expiry_tag": pl.String,
 }
 
 _QUARANTINE_SCHEMA = {
@@ -522,12 +558,14 @@ def seal_records(keys: KeyStore, records: list[NewRecord], policy_version: str) 
     for dataset, subjects in by_dataset.items():
         keys.data_keys(dataset, subjects)
     rows = []
+    tag_key = keys.secret(EXPIRY_SECRET)
     for r in records:
         key_id, dek = keys.data_key(r.dataset, r.subject)
         plaintext = pad_json(json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode())
         nonce, ct = seal(dek, plaintext, record_aad(r.record_id, r.dataset, r.subject))
         rows.append((r.record_id, r.dataset, r.subject, key_id, nonce, ct, now,
-                     r.expires_at, policy_version, r.kind))
+                     r.expires_at, policy_version, r.kind,
+                     expiry_tag(tag_key, r.record_id, r.dataset, r.subject, r.expires_at)))
     return pl.DataFrame(rows, schema=_RECORD_SCHEMA, orient="row")
 
 

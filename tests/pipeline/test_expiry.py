@@ -39,3 +39,35 @@ def test_the_grid_depends_on_the_key():
     when = T0 + timedelta(days=100, hours=5)
     grids = {clear_expiry(when, "qi", 730, os.urandom(32)) for _ in range(20)}
     assert len(grids) > 5  # without the key store, bucket edges cannot be known
+
+
+def test_an_edited_expiry_is_caught_and_the_record_deleted(tmp_path, sample_raw):
+    """Someone with the vault file moves expiries far into the future to keep records past
+    their retention: the next retention run finds the broken tags and deletes those rows."""
+    import duckdb
+
+    from pipeline import stages
+    from tests.conftest import NOW, POLICIES
+    from tests.synthetic import run_batch
+
+    data = tmp_path / "data"
+    run_batch(sample_raw, data)
+    layout = stages.Layout(data)
+    con = duckdb.connect(str(layout.vault))
+    try:
+        victims = [r[0] for r in con.execute(
+            "SELECT record_id FROM records WHERE dataset = 'intake' LIMIT 3").fetchall()]
+        con.execute("UPDATE records SET expires_at = expires_at + INTERVAL 3000 DAY "
+                    "WHERE record_id IN (SELECT unnest(?))", [victims])
+    finally:
+        con.close()
+    deleted = stages.enforce_retention(data, POLICIES, NOW)
+    assert deleted.get("expiry edited (deleted)") == 3
+    con = duckdb.connect(str(layout.vault), read_only=True)
+    try:
+        left = con.execute("SELECT count(*) FROM records WHERE record_id IN (SELECT unnest(?))",
+                           [victims]).fetchall()[0][0]
+    finally:
+        con.close()
+    assert left == 0
+    assert stages.enforce_retention(data, POLICIES, NOW) == {}  # the untouched rows all pass

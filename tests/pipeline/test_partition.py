@@ -31,7 +31,7 @@ def test_staging_writes_only_sealed_columns_and_commit_moves_them_into_the_vault
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in folder.iterdir())
     records = pl.read_parquet(folder / "records.parquet")
     assert records.columns == ["record_id", "dataset", "subject", "key_id", "nonce", "ciphertext",
-                               "created_at", "expires_at", "policy_version", "kind"]
+                               "created_at", "expires_at", "policy_version", "kind", "expiry_tag"]
     assert records.height == summary["loaded"] > 0
     # Nothing of the raw file is readable in the staged partition.
     texts = raw_messages(sample_raw)
