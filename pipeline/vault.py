@@ -1,7 +1,8 @@
 """The vault: individual-level records, encrypted, in one DuckDB file.
 
 Clear columns are only `record_id, dataset, subject, key_id, created_at, expires_at,
-policy_version, kind` (plus nonce and ciphertext). `kind` says whether an intake row is a
+policy_version, kind, expiry_tag` (plus nonce and ciphertext); `expires_at` is rounded down
+on a keyed per-dataset grid and authenticated by `expiry_tag` (`pipeline/expiry.py`). `kind` says whether an intake row is a
 message or another event ("message"/"event"; NULL in rows written before it existed), so
 that the aggregates need not decrypt messages and the transcript datasets need not decrypt
 anything else; the ciphertext's length already tells much the same. The ciphertext is AES-256-GCM under the
