@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -268,3 +269,28 @@ def test_a_wrong_master_key_or_a_held_lock_stops_the_run_before_prefect(tmp_path
 def test_audit_verify_of_a_missing_log_is_an_error(tmp_path):
     result = runner.invoke(app, ["audit", "verify", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "no audit log" in result.output
+
+
+def test_eight_concurrent_exports_leave_one_intact_chain(tmp_path):
+    """Eight `mhpipe vault export` processes at once: every one is audited, the chain does
+    not fork, `audit verify` passes, and each record names the OS user by uid."""
+    import os
+
+    from pipeline import audit
+    from pipeline.synth import generate
+    from tests.synthetic import run_batch
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=8, days=5, seed=3)
+    run_batch(raw, data)
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "vault", "export", "--dataset", "qi_transcripts",
+         "--out", str(tmp_path / f"review-{i}.jsonl"), "--reason", f"quality review batch {i}",
+         "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "LOGNAME": "not-me", "USER": "not-me"}) for i in range(8)]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    records = [r for r in audit.read(Layout(data).audit_log) if r["kind"] == "vault-export"]
+    assert len(records) == 8 and len({r["seq"] for r in records}) == 8
+    assert all(r["by"]["uid"] == os.getuid() and r["payload"]["who"] != "not-me" for r in records)
+    result = runner.invoke(app, ["audit", "verify", "--data", str(data)])
+    assert result.exit_code == 0, result.output
