@@ -559,6 +559,7 @@ def erase(
     from pipeline import stages
     from pipeline.erasure import erase_user
 
+    os.umask(0o077)  # everything this command creates is private (the release folder aside)
     if user_id == "-":
         user_id = sys.stdin.readline().strip()
     if not user_id:
@@ -602,6 +603,7 @@ def publish_cmd(
 
     if not now_flag:
         _fail("say --now: releases otherwise follow the policy's publication.cadence")
+    os.umask(0o077)  # everything this command creates is private (the release folder aside)
     _load_or_fail(policies)
     _layout(data, publish)
     if not stages.Layout(data).vault.exists():

@@ -137,7 +137,7 @@ def publication_plan(layout: Layout, pub, stamp: datetime, early: str | None) ->
         reason = "early"
     elif current is None:
         cutoff, reason = due_cutoff, "first release"
-    elif current[1] is None or current[1] < due_cutoff.date().isoformat():
+    elif max(current[1] or "", _built_cutoff(layout) or "") < due_cutoff.date().isoformat():
         cutoff, reason = due_cutoff, "scheduled"
     else:
         return {"due": False, "reason": "not due", "cutoff": current[1], "next": nxt,
@@ -151,12 +151,14 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
     """Build the research tables for the plan's cutoff, protect them (cross-release gate, or
     differential privacy), verify and swap them in. Returns (release id, new?, digests)."""
     from .warehouse import gate
-    from .warehouse.publish import release_ids
 
     pub = policy.policy.publication
     tables = research_tables(frames, research, pub, plan["cutoff_at"])
     store = layout.vault.parent / "releases"
-    retained = [f"{r:04d}" for r in release_ids(layout.warehouse)]
+    # every release ever published (within the release retention), not only the files still
+    # in the publish folder: a researcher may have kept a copy of a deleted one
+    retained = sorted(d.name for d in store.iterdir() if d.is_dir() and d.name.isdigit()) \
+        if store.exists() else []
     from . import audit
 
     # the audit chain's head, anchored in the release: `mhpipe audit verify --expect` it
@@ -201,8 +203,28 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
     _, digests, release_id, changed = publish(layout.warehouse, tables, meta, pub,
                                               os.environ.get(PUBLISH_GROUP_ENV) or None,
                                               before_swap=record)
-    gate.prune(store, [f"{r:04d}" for r in release_ids(layout.warehouse)])
+    _record_cutoff(layout, plan["cutoff"])
     return release_id, changed, digests
+
+
+PUBLICATION_STATE = "publication-state.json"
+
+
+def _record_cutoff(layout: Layout, cutoff: str) -> None:
+    """The cutoff of the latest publication built, whether or not it made a new release
+    (identical tables make none): the next one is due only at the next scheduled date."""
+    path = layout.vault.parent / PUBLICATION_STATE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"cutoff": cutoff}))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _built_cutoff(layout: Layout) -> str | None:
+    try:
+        return json.loads((layout.vault.parent / PUBLICATION_STATE).read_text())["cutoff"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
 
 
 def publish_now(data: Path, policies: Path, reason: str, now: str | None = None,

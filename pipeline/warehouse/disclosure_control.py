@@ -13,10 +13,13 @@ Rules (k = minimum_group_size, t = suppression_threshold, m = all_or_none_min_de
 3. a count that is a group size elsewhere (`Spec.group_sizes`) needs k contributors;
 4. a count of 0, or equal to its denominator (0% / 100%), is suppressed when the
    denominator rests on fewer than m people: it would tell each member their own value;
-5. secondary suppression: within one period and dimension a lone suppressed cell could be
-   recovered by subtraction from the total, so the smallest other non-zero cell is
-   suppressed too (or, if there is none, the total itself);
-6. every remaining count is rounded to the nearest rounding_base;
+5. secondary suppression: within one period a lone hidden cell of a dimension could be
+   recovered by subtraction from the total (the `overall` cell, or the sum of any dimension
+   whose groups are all shown), so the smallest other cell is hidden too (or, if there is
+   none, the count for the whole period); rows of fewer than k people are left out of the
+   release altogether, and count as hidden cells here;
+6. every remaining count is rounded to the nearest rounding_base (and rule 4 is applied
+   again to the rounded values: 12 of 12 must not read 10 of 10);
 7. a mean needs k contributors; a percentile (a median too) needs k people at or below it
    and k at or above it; both vanish with their row's size;
 8. rates and their intervals are computed from released counts only, and need k people in
@@ -97,22 +100,6 @@ def publish_count(value: int, threshold: int = SUPPRESSION_THRESHOLD,
     return round_half_up(value, base)
 
 
-def secondary(cells: list[int | None]) -> tuple[list[int | None], bool]:
-    """Within one family of sibling cells (exact counts, None = already suppressed): if
-    exactly one is suppressed, suppress the smallest other non-zero cell. Returns the cells
-    and whether the family's total must be suppressed (no other non-zero cell existed)."""
-    hidden = [i for i, c in enumerate(cells) if c is None]
-    if len(hidden) != 1:
-        return cells, False
-    candidates = [(c, i) for i, c in enumerate(cells) if c is not None and c > 0]
-    if not candidates:
-        return cells, True
-    _, j = min(candidates)
-    out = list(cells)
-    out[j] = None
-    return out, False
-
-
 def _keys(frame: pl.DataFrame) -> list[str]:
     return [c for c in KEYS if c in frame.columns]
 
@@ -141,47 +128,31 @@ def protect(values: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub
             ) -> tuple[pl.DataFrame, int]:
     """Disclosure-control a long table keyed by (period, dimension, grp). `contributors` has
     the same rows and keys, a `people` column and one column per statistic. Returns the
-    released table (rates added) and how many count cells were suppressed."""
+    released table (rates added; rows of fewer than k people left out) and how many count
+    cells were suppressed."""
     keys = _keys(values)
     if values.is_empty():
         return add_rates(values, contributors, spec, pub), 0
     values = values.sort(keys, nulls_last=True)  # stable order: ties always resolve the same way
-    contributors = values.select(keys).join(contributors, on=keys, how="left", nulls_equal=True)
+    contributors = values.select(keys).join(contributors, on=keys, how="left", nulls_equal=True,
+                                            maintain_order="left")
     rows, people = values.to_dicts(), contributors.to_dicts()
     exact = [dict(r) for r in rows]
-    for r, e, n in zip(rows, exact, people):
+    for r, e, n in zip(rows, exact, people):  # rules 1-4 on the exact values
         for c in spec.counts:
             if not _count_allowed(c, e, n, spec, pub):
                 r[c] = None
-    # secondary suppression per (period, dimension, count); totals live in "overall"
-    families: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        if r.get("dimension", "overall") != "overall":
-            families.setdefault((r.get("period"), r["dimension"]), []).append(i)
-    totals = {r.get("period"): i for i, r in enumerate(rows) if r.get("dimension") == "overall"}
-    for _ in range(3):  # suppressing a total can open new lone cells: settle
-        changed = False
-        for (period, _dim), idx in families.items():
-            for c in spec.counts:
-                cells = [exact[i][c] if rows[i][c] is not None else None for i in idx]
-                new, hide_total = secondary(cells)
-                if new != cells:
-                    changed = True
-                    for i, v in zip(idx, new):
-                        if v is None:
-                            rows[i][c] = None
-                if hide_total and period in totals and rows[totals[period]][c] is not None:
-                    rows[totals[period]][c] = None
-                    changed = True
-        if not changed:
-            break
-    suppressed = 0
-    for r, n in zip(rows, people):
+    for r in rows:  # rule 6
         for c in spec.counts:
-            if r[c] is None:
-                suppressed += 1
-            else:
+            if r[c] is not None:
                 r[c] = round_half_up(r[c], pub.rounding_base)
+    for r, n in zip(rows, people):  # rule 4 again: rounding can make 12 of 12 read 10 of 10
+        for c, den in spec.counts.items():
+            if _extreme_after_rounding(r, n, c, den, pub):
+                r[c] = None
+    settle(rows, list(spec.counts), lambda i, c: exact[i][c])  # rule 5
+    suppressed = sum(r[c] is None for r in rows for c in spec.counts)
+    for r, n in zip(rows, people):
         hidden = r[spec.size] is None
         for c in spec.means:
             if hidden or n[ROW] < pub.minimum_group_size or (n[c] or 0) < pub.minimum_group_size:
@@ -189,8 +160,64 @@ def protect(values: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub
         for c in spec.percentiles:
             if hidden or not _percentile_allowed(c, n, pub):
                 r[c] = None
-    released = pl.DataFrame(rows, schema=values.schema)
+    # A row of fewer than k people is left out altogether: even empty, its presence would
+    # say that someone is in that group. Its cells counted as hidden in rule 5 above.
+    kept = [r for r, n in zip(rows, people) if n[ROW] >= pub.minimum_group_size]
+    released = pl.DataFrame(kept, schema=values.schema)
     return add_rates(released, contributors, spec, pub), suppressed
+
+
+def _extreme_after_rounding(r: dict, n: dict, c: str, den: str | None, pub) -> bool:
+    return (den is not None and r[c] is not None and r[den] is not None
+            and (r[c] == 0 or r[c] == r[den]) and (n[den] or 0) < pub.all_or_none_min_denominator)
+
+
+def settle(rows: list[dict], counts: list[str], rank) -> int:
+    """Rule 5 (secondary suppression), in place, until it holds: within one period and
+    count, once the total is known (the `overall` cell is published, or any dimension's
+    groups are all published, since they add up to it), no dimension may hide exactly one
+    group's cell: the smallest other cell (by `rank(i, count)`) is hidden too, or, when
+    there is none, the whole count for that period. Cells are None when hidden; rows of
+    every group (published or not) must be present. Returns the cells it hid."""
+    periods: dict = {}
+    for i, r in enumerate(rows):
+        p = periods.setdefault(r.get("period"), {"all": [], "total": None, "families": {}})
+        p["all"].append(i)
+        if r.get("dimension", "overall") == "overall":
+            p["total"] = i
+        else:
+            p["families"].setdefault(r["dimension"], []).append(i)
+    hid = 0
+    for p in periods.values():
+        families = list(p["families"].values())
+        for c in counts:
+            for _ in range(len(p["all"]) + 1):
+                total = p["total"]
+                known = ((total is not None and rows[total][c] is not None)
+                         or any(all(rows[i][c] is not None for i in f) for f in families))
+                lone = [f for f in families if sum(rows[i][c] is None for i in f) == 1]
+                if not known or not lone:
+                    break
+                shown = [(rank(i, c) if rank(i, c) is not None else 0, i)
+                         for i in lone[0] if rows[i][c] is not None]
+                if shown:
+                    rows[min(shown)[1]][c] = None
+                    hid += 1
+                else:
+                    for i in p["all"]:
+                        hid += rows[i][c] is not None
+                        rows[i][c] = None
+    return hid
+
+
+def secondary_breaches(rows: list[dict], counts: list[str]) -> list[str]:
+    """Where rule 5 does not hold (for `check`)."""
+    probe = [dict(r) for r in rows]
+    before = [[r[c] for c in counts] for r in probe]
+    settle(probe, counts, lambda i, c: 0)
+    return [f"{c} at {r.get('period')}/{r.get('dimension')}/{r.get('grp')}: a hidden cell "
+            "can be recovered by subtraction"
+            for r, b in zip(probe, before) for c, v in zip(counts, b) if v is not None and r[c] is None]
 
 
 def add_rates(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -> pl.DataFrame:
@@ -237,6 +264,7 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
             problems.append(f"column {col} looks like a minimum or maximum")
     if problems:
         return problems
+    problems += secondary_breaches(full_rows(released, contributors), list(spec.counts))
     joined = released.join(contributors, on=keys, how="left", suffix="@n", nulls_equal=True)
     base, t, k = pub.rounding_base, pub.suppression_threshold, pub.minimum_group_size
     for r in joined.iter_rows(named=True):
@@ -254,7 +282,7 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
                 problems.append(f"{c} at {where}: small, unrounded or under k")
             elif c in spec.group_sizes and n[c] < k:
                 problems.append(f"{c} at {where}: a group under k")
-            elif (den is not None and (v == 0 or n[c] == n[den])
+            elif (den is not None and (v == 0 or n[c] == n[den] or v == r[den])
                   and n[den] < pub.all_or_none_min_denominator):
                 problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
         for c in spec.means:
@@ -268,6 +296,20 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
             if r[col] is not None and (r[num] is None or r[den] is None or (n[den] or 0) < k):
                 problems.append(f"{col} at {where}: a rate on a suppressed count or under k")
     return problems
+
+
+def full_rows(released: pl.DataFrame, contributors: pl.DataFrame) -> list[dict]:
+    """Every group's row (from the contributor counts), with the released values where the
+    row is published and None where it was left out: the families rule 5 speaks of."""
+    keys = _keys(released)
+    extra = [k for k in dc_keys_of(contributors) if k not in keys]
+    grid = contributors.select(*keys, *extra).unique(maintain_order=True)
+    out = grid.join(released, on=keys, how="full", coalesce=True, nulls_equal=True)
+    return out.to_dicts()
+
+
+def dc_keys_of(frame: pl.DataFrame) -> list[str]:
+    return [c for c in KEYS if c in frame.columns]
 
 
 def released_rate(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -9,8 +9,11 @@ A row present in the latest release but gone now (its group emptied) is carried 
 was. Rates and intervals are then recomputed from the gated counts. The decisions are
 counted in the release metadata.
 
-The history the gate needs (each retained release's values and contributor counts) is kept
-privately in the data folder (`vault/releases/<id>/<table>.parquet`, 0600), never published.
+The history the gate needs (the values and contributor counts of every release ever
+published, including those since deleted from the publish folder, since a researcher may
+keep copies) is kept privately in the data folder (`vault/releases/<id>/<table>.parquet`,
+0600), never published. A held or carried cell whose value today would not be shown counts
+as hidden for secondary suppression (rule 5), which is applied again to the gated table.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Decisions:
     cells_held: int = 0
     rows_carried: int = 0
     releases_compared: int = 0
+    cells_resuppressed: int = 0
 
 
 def _stats(spec: dc.Spec) -> list[str]:
@@ -62,11 +66,15 @@ def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
     past = [{tuple(r[c] for c in keys): r for r in h.iter_rows(named=True)} for h in history]
     latest = past[0]
     held = carried = 0
+    # (row key, count) shown at an old value while today's value may not be shown at all
+    # (suppressed, or its row left out): today's value must not be recoverable by subtraction
+    stale: set[tuple] = set()
     rows = []
     for key in sorted(set(current) | set(latest), key=lambda x: tuple(str(v) for v in x)):
         if key not in current:  # the group emptied: carry its last published row
             rows.append(dict(latest[key]))
             carried += 1
+            stale.update((key, c) for c in t.spec.counts)
             continue
         row = dict(current[key])
         for c in stats:
@@ -80,16 +88,47 @@ def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
                 if prev is not None:
                     row[dc.ROW] = max(row[dc.ROW] or 0, prev[dc.ROW] or 0)
                 held += 1
+                if v is None and c in t.spec.counts:
+                    stale.add((key, c))
         rows.append(row)
     gated = pl.DataFrame(rows, schema=history_frame(t).schema, orient="row")
-    contributors = gated.select(*keys, dc.ROW, *[
+    # Held and fresh cells side by side can reopen a lone hidden cell to subtraction (a held
+    # sibling next to a fresh total): rule 5 again, on every group's row, published or not.
+    # A held or carried cell whose value today may not be shown would be total minus its
+    # siblings: for rule 5 it counts as hidden, so a lone one gets a sibling hidden too.
+    counts = list(t.spec.counts)
+
+    def at(r: dict) -> tuple:
+        return tuple(r[k] for k in keys)
+
+    full = [{**r, **{c: None for c in counts if (at(r), c) in stale}}
+            for r in dc.full_rows(gated.select(*keys, *counts), t.contributors)]
+    before = {(at(r), c) for r in full for c in counts if r[c] is None}
+    resuppressed = dc.settle(full, counts, lambda i, c: full[i][c])
+    hide = {(at(r), c) for r in full for c in counts if r[c] is None} - before
+    # ... and rule 5 on what is published, as `check` will verify it
+    shown = [{**r, **{c: None for c in counts if (at(r), c) in hide}}
+             for r in dc.full_rows(gated.select(*keys, *counts), t.contributors)]
+    seen = {(at(r), c) for r in shown for c in counts if r[c] is None}
+    resuppressed += dc.settle(shown, counts, lambda i, c: shown[i][c])
+    hide |= {(at(r), c) for r in shown for c in counts if r[c] is None} - seen
+    if hide:
+        gated = pl.DataFrame([{**r, **{c: None for c in counts if (at(r), c) in hide}}
+                              for r in gated.iter_rows(named=True)], schema=gated.schema)
+    effective = gated.select(*keys, dc.ROW, *[
         pl.col(c + N).alias(c) for c in stats if c not in t.spec.percentiles], *[
         e for c in t.spec.percentiles
         for e in (pl.col(c + N).alias(c + dc.BELOW), pl.col(c + N).alias(c + dc.ABOVE))])
+    # every group's contributor counts (left-out rows too: rule 5 needs them), with the
+    # published rows' counts as the gate left them
+    contributors = t.contributors.update(
+        effective.cast({c: t.contributors.schema[c] for c in effective.columns
+                        if c in t.contributors.columns}),
+        on=keys, how="full", include_nulls=True)
     released = dc.add_rates(gated.select(*keys, *stats), contributors, t.spec, pub)
     frame = released.select(t.frame.columns).sort(keys, nulls_last=True)
     return (replace(t, frame=frame, contributors=contributors),
-            Decisions(held, carried, len(history)))
+            Decisions(held, carried, len(history), resuppressed))
 
 
 def gate_all(tables: list[Table], store: Path, retained: list[str], pub
@@ -106,7 +145,8 @@ def gate_all(tables: list[Table], store: Path, retained: list[str], pub
         g, d = gate(t, history, pub)
         out.append(g)
         total = Decisions(total.cells_held + d.cells_held, total.rows_carried + d.rows_carried,
-                          max(total.releases_compared, d.releases_compared))
+                          max(total.releases_compared, d.releases_compared),
+                          total.cells_resuppressed + d.cells_resuppressed)
     return out, total
 
 
@@ -123,12 +163,3 @@ def save(store: Path, release_id: str, tables: list[Table]) -> None:
             os.chmod(path, 0o600)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
-
-
-def prune(store: Path, retained: list[str]) -> None:
-    """Forget the history of releases that are no longer retained."""
-    if not store.exists():
-        return
-    for d in store.iterdir():
-        if d.name not in retained:
-            shutil.rmtree(d, ignore_errors=True)

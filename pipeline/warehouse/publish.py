@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -171,7 +172,10 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
     """Remove what a build killed half-way left: temporary files, and numbered releases that
     were never swapped in (newer than the current one)."""
     for leftover in warehouse_dir.glob(".building-*"):
-        leftover.unlink(missing_ok=True)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     current = 0
     if target.exists():
         con = sandbox.connect(target)
@@ -251,14 +255,14 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
         return target, digests, f"{existing[-1]:04d}", False
     release_id = f"{(existing[-1] + 1) if existing else 1:04d}"
     all_tables = tables + [releases_table(release_id, meta)]
-    fd, tmp_name = tempfile.mkstemp(prefix=".building-", suffix=".duckdb", dir=warehouse_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # duckdb creates the file itself
+    # built inside a private (0700) folder: a release that fails verification, or whose gate
+    # history and DP spend are not recorded yet, is never readable by anyone else
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=warehouse_dir))
+    tmp = building / "release.duckdb"
     try:
         build(tmp, all_tables)
         verify(tmp, all_tables, pub)
-        if before_swap is not None:  # while the file is still private to this user
+        if before_swap is not None:  # while the file is still in the private folder
             before_swap(release_id)
         os.chmod(tmp, file_mode)
         if gid is not None:
@@ -268,8 +272,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
         failpoints.hit("publish-swap")
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        shutil.rmtree(building, ignore_errors=True)
     for old in release_ids(warehouse_dir)[:-RELEASES_KEPT]:
         (warehouse_dir / f"research-{old:04d}.duckdb").unlink(missing_ok=True)
     return target, digests, release_id, True

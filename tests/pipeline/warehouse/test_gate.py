@@ -124,3 +124,37 @@ def test_an_erasure_between_publications_is_not_visible_by_subtraction(tmp_path)
     finally:
         meta.close()
     assert rel[0] == "2027-01-01" and rel[2].startswith("suppression")
+
+
+def test_nothing_changes_between_scheduled_dates_even_after_a_no_op_publication(tmp_path):
+    """The scheduled publication of February makes no new release (one person changed
+    nothing the gate lets through); twelve arrivals on February 10th must then wait for
+    March: a release never appears on an unscheduled night."""
+    raw, data, layout = published(tmp_path)
+    write(raw, "day-2.jsonl", _person("one", "male", phq=(20, 3)))
+    feb = _run(raw, data, clock=CLOCK.replace(month=2, day=2))
+    assert feb["publication"]["due"] and not feb["warehouse_changed"]
+    write(raw, "day-3.jsonl", [e for i in range(12) for e in _person(f"late{i}", "male", phq=(20, 3))])
+    later = _run(raw, data, clock=CLOCK.replace(month=2, day=10))
+    assert not later["publication"]["due"] and not later["warehouse_changed"]
+    march = _run(raw, data, clock=CLOCK.replace(month=3, day=1))
+    assert march["publication"]["due"] and march["warehouse_changed"]
+
+
+def test_the_gate_remembers_releases_deleted_from_the_publish_folder(tmp_path):
+    """After an erasure the older releases are deleted, but a researcher may have copies:
+    their values and contributor counts stay in the gate's private history."""
+    from pipeline.erasure import erase_user
+    from pipeline.policy import load_policy
+    from tests.conftest import POLICIES
+
+    raw, data, layout = published(tmp_path)
+    write(raw, "day-2.jsonl", [e for i in range(12) for e in _person(f"c{i}", "male", phq=(20, 3))])
+    _run(raw, data, clock=CLOCK.replace(month=2, day=2))
+    assert release_ids(layout.warehouse) == [1, 2]
+    with stages.open_stores(layout) as (keys, vault):
+        erase_user(vault, keys, load_policy(POLICIES).policy, "c3", CLOCK.replace(month=2, day=3))
+    _run(raw, data, clock=CLOCK.replace(month=2, day=4))
+    assert release_ids(layout.warehouse) == [2]  # the first release is gone from the folder
+    store = layout.vault.parent / "releases"
+    assert sorted(d.name for d in store.iterdir()) == ["0001", "0002"]  # not from the gate

@@ -152,7 +152,8 @@ def test_a_name_typed_into_a_profile_field_is_in_no_release(release):
         for part in NAME.split():
             assert part.encode() not in blob and part.lower().encode() not in blob
         labels = {v for t, c, v in _cells(path) if c == "grp"}
-        assert "other" in labels and all("name" not in str(v) for v in labels)
+        assert "English" in labels and all("name" not in str(v) for v in labels)
+        assert "other" not in labels  # the probe's "other" language: one person, no row at all
 
 
 def test_a_group_of_8_research_users_is_not_published(release):
