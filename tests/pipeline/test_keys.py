@@ -32,7 +32,7 @@ def test_rotation_killed_midway_resumes_and_old_key_is_not_needed(tmp_path):
 
     second = rotation.rotate(store, master)  # resumed
     assert second["finished"] and second["resumed"]
-    assert first["keys_rewrapped"] + second["keys_rewrapped"] == 41  # 40 DEKs + 1 secret
+    assert first["keys_rewrapped"] + second["keys_rewrapped"] == 42  # 40 DEKs + 2 secrets (pseudonyms, expiry tags)
     assert not rotation.pending_key_file(master).exists()
 
     new = load_master_key(master)
