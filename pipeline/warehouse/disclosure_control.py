@@ -302,14 +302,10 @@ def full_rows(released: pl.DataFrame, contributors: pl.DataFrame) -> list[dict]:
     """Every group's row (from the contributor counts), with the released values where the
     row is published and None where it was left out: the families rule 5 speaks of."""
     keys = _keys(released)
-    extra = [k for k in dc_keys_of(contributors) if k not in keys]
+    extra = [k for k in _keys(contributors) if k not in keys]
     grid = contributors.select(*keys, *extra).unique(maintain_order=True)
     out = grid.join(released, on=keys, how="full", coalesce=True, nulls_equal=True)
     return out.to_dicts()
-
-
-def dc_keys_of(frame: pl.DataFrame) -> list[str]:
-    return [c for c in KEYS if c in frame.columns]
 
 
 def released_rate(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

@@ -62,7 +62,8 @@ def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
     if t.spec is None or not history:
         return t, Decisions(releases_compared=len(history))
     keys, stats, k = _keys(t.frame), _stats(t.spec), pub.minimum_group_size
-    current = {tuple(r[c] for c in keys): r for r in history_frame(t).iter_rows(named=True)}
+    now = history_frame(t)
+    current = {tuple(r[c] for c in keys): r for r in now.iter_rows(named=True)}
     past = [{tuple(r[c] for c in keys): r for r in h.iter_rows(named=True)} for h in history]
     latest = past[0]
     held = carried = 0
@@ -91,7 +92,7 @@ def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
                 if v is None and c in t.spec.counts:
                     stale.add((key, c))
         rows.append(row)
-    gated = pl.DataFrame(rows, schema=history_frame(t).schema, orient="row")
+    gated = pl.DataFrame(rows, schema=now.schema, orient="row")
     # Held and fresh cells side by side can reopen a lone hidden cell to subtraction (a held
     # sibling next to a fresh total): rule 5 again, on every group's row, published or not.
     # A held or carried cell whose value today may not be shown would be total minus its

@@ -28,12 +28,12 @@ import duckdb
 import polars as pl
 
 from .. import failpoints
+from ..store import WAREHOUSE_FILE  # the current release's file name
 from . import disclosure_control as dc
 from . import sandbox
 from .analytics import Table
 from .labels import check_labels
 
-from ..store import WAREHOUSE_FILE  # noqa: E402 - the current release
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
 CATEGORY = re.compile(r"^[\w .,:+\-/()']{0,64}$")  # a released string is a label, never free text

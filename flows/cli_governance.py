@@ -1,0 +1,256 @@
+"""`mhpipe` commands for stewards and auditors: policies, quarantine, erasure, retention,
+keys, audited vault export and the audit log."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pipeline.crypto import CryptoError
+from pipeline.lock import LockError, run_lock
+from pipeline.policy import PolicyError
+
+from .cli_base import (DATA, POLICIES, PUBLISH, _fail, _layout, _load_or_fail, app, audit_app,
+                       console, keys_app, out, policy_app, quarantine_app, vault_app)
+
+
+
+@policy_app.command("check")
+def policy_check(folder: Path = typer.Argument(Path("policies"), help="Policy folder.")) -> None:
+    """Validate the policy files; errors name file, line, key and what is allowed."""
+    from pipeline.policy import load_policy
+
+    try:
+        lp = load_policy(folder)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]{issue}[/]")
+        raise typer.Exit(1)
+    out.print(f"ok: policy {lp.version} ({len(lp.files)} file(s), digest {lp.digest[:12]})")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    data: Path = DATA,
+    limit: int = typer.Option(200, min=1, help="Show at most this many lines."),
+) -> None:
+    """Quarantined lines: file, line, field and the rule broken. The lines themselves stay
+    encrypted; this shows no values."""
+    from pipeline.stages import Layout, open_stores
+
+    if not Layout(data).vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with open_stores(Layout(data), read_only=True) as (_, vault):
+            rows = vault.quarantine_reasons(limit)
+    except CryptoError as exc:
+        _fail(str(exc))
+    t = Table("file", "line", "field", "rule", title=f"quarantined lines (first {limit})",
+              title_justify="left")
+    for name, line, field, rule in rows:
+        t.add_row(name, str(line), field, rule)
+    out.print(t)
+
+
+@policy_app.command("diff")
+def policy_diff_cmd(old: Path = typer.Argument(..., help="Policy folder in force."),
+                    new: Path = typer.Argument(..., help="Proposed policy folder.")) -> None:
+    """What changed between two policy folders, in words."""
+    from pipeline.policy_diff import policy_diff
+
+    a, b = _load_or_fail(old), _load_or_fail(new)
+    lines = policy_diff(a.policy, b.policy)
+    for line in lines or ["no change"]:
+        out.print(f"- {line}")
+
+
+@policy_app.command("impact")
+def policy_impact_cmd(
+    proposed: Path = typer.Argument(Path("policies"), help="Proposed policy folder."),
+    current: Path = typer.Option(Path("policies"), help="Policy folder in force now."),
+    data: Path = DATA,
+    now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """If PROPOSED took effect now: per dataset, how many records and people would be deleted
+    by retention, newly excluded or newly included. Reads the vault; changes nothing."""
+    from pipeline.impact import policy_impact
+    from pipeline.stages import Layout, open_stores, parse_now
+
+    new, cur = _load_or_fail(proposed), _load_or_fail(current)
+    if not Layout(data).vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with open_stores(Layout(data), read_only=True) as (keys, vault):
+            figures = policy_impact(vault, keys, cur.policy, new.policy, parse_now(now))
+    except CryptoError as exc:
+        _fail(str(exc))
+    if json_out:
+        out.print_json(json.dumps(figures))
+        return
+    t = Table("dataset", "records deleted by retention", "people affected", title="retention",
+              title_justify="left")
+    for name, f in figures["retention"].items():
+        t.add_row(name, str(f["records"]), str(f["subjects"]))
+    out.print(t)
+    d = Table("dataset", "people now", "newly excluded", "records erased", "newly included",
+              title="consent and scope (individual datasets)", title_justify="left")
+    for name, f in figures["datasets"].items():
+        d.add_row(name, str(f["people_now"]), str(f["people_newly_excluded"]),
+                  str(f["records_erased_by_exclusion"]), str(f["people_newly_included"]))
+    out.print(d)
+    p = Table("purpose", "people now", "after", "newly excluded", "newly included",
+              title="purposes (research tables use 'research')", title_justify="left")
+    for name, f in figures["purposes"].items():
+        p.add_row(name, str(f["people_now"]), str(f["people_after"]), str(f["newly_excluded"]),
+                  str(f["newly_included"]))
+    out.print(p)
+
+
+@policy_app.command("schema")
+def policy_schema_cmd(out_file: Path = typer.Option(Path("policies/policy.schema.json"), "--out",
+                                                    help="Where to write the schema.")) -> None:
+    """Write the JSON Schema of policy files (generated from the model) for editors."""
+    from pipeline.policy import json_schema
+
+    out_file.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    out.print(f"wrote {out_file}")
+
+
+@app.command()
+def erase(
+    user_id: str = typer.Option(..., "--user-id", help="The platform's user id; '-' reads it from standard input (keeps it out of shell history)."),
+    data: Path = DATA,
+    policies: Path = POLICIES,
+    publish: Optional[Path] = PUBLISH,
+) -> None:
+    """Erase one person (all purposes): vault rows deleted and data keys destroyed in every
+    dataset, quarantined lines deleted, future events excluded, research tables rebuilt.
+    Prints a receipt of counts; the id itself is never stored, logged or printed."""
+    from datetime import datetime, timezone
+
+    from pipeline import stages
+    from pipeline.erasure import erase_user
+
+    os.umask(0o077)  # everything this command creates is private (the release folder aside)
+    if user_id == "-":
+        user_id = sys.stdin.readline().strip()
+    if not user_id:
+        _fail("no user id given")
+    lp = _load_or_fail(policies)
+    layout = _layout(data, publish)
+    if not layout.vault.exists():
+        _fail(f"no vault under {data}: nothing has been ingested yet")
+    try:
+        with run_lock(data, "erase"):
+            # Partitions staged by an interrupted run were sealed before this erasure: drop
+            # them first (a staged partition is also re-checked against erasures on reuse).
+            discarded = stages.sweep_staging(data, set())
+            with stages.open_stores(layout) as (keys, vault):
+                receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
+            receipt["staged_partitions_discarded"] = discarded
+            outputs = stages.build_outputs(data, policies, publish_dir=publish)
+    except (CryptoError, LockError) as exc:
+        _fail(str(exc))
+    receipt["warehouse_rebuilt"] = True
+    receipt["retained_releases_deleted"] = outputs.get("retained_releases_deleted", 0)
+    receipt["tables"] = outputs["tables"]
+    receipt["audit_hash"] = stages.write_audit(data, "erasure", receipt)
+    out.print_json(json.dumps(receipt))
+
+
+@app.command("retention-sweep")
+def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
+                        now: Optional[str] = typer.Option(None, help="Clock override (ISO 8601).")) -> None:
+    """Run the retention-sweep flow once: apply retentions, delete what has expired, audit."""
+    from . import env
+
+    env.configure(data)
+    from .retention_sweep import retention_sweep
+
+    try:
+        summary = retention_sweep(str(data.resolve()), str(policies.resolve()), now)
+    except (PolicyError, CryptoError, LockError) as exc:
+        _fail(str(exc))
+    deleted = summary["retention_deleted"]
+    out.print("deleted: " + (", ".join(f"{k} {v}" for k, v in deleted.items()) or "nothing"))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    data: Path = DATA,
+    new_key_file: Optional[Path] = typer.Option(None, help="The new master key (base64); needed when the current one comes from $MHPIPE_MASTER_KEY."),
+) -> None:
+    """Re-wrap every data key and secret under a new master key, without re-encrypting data.
+    Resumable: if interrupted, run it again. Afterwards the old master key is not needed."""
+    from pipeline import keys, stages
+
+    layout = stages.Layout(data)
+    if not layout.keystore.exists():
+        _fail(f"no key store under {data}")
+    try:
+        with run_lock(data, "keys rotate"):
+            result = keys.rotate(layout.keystore, layout.master_key, new_key_file)
+    except (CryptoError, LockError) as exc:
+        _fail(str(exc))
+    result["audit_hash"] = stages.write_audit(data, "key-rotation", result)
+    out.print_json(json.dumps(result))
+    if os.environ.get("MHPIPE_MASTER_KEY"):
+        out.print("now replace $MHPIPE_MASTER_KEY with the new key")
+
+
+@vault_app.command("export")
+def vault_export(
+    dataset: str = typer.Option(..., help="Dataset to decrypt (e.g. qi_transcripts)."),
+    out_file: Path = typer.Option(..., "--out", help="New file to write (JSONL, mode 0600)."),
+    reason: str = typer.Option(..., help="Why this access is needed (recorded in the audit log)."),
+    since: Optional[str] = typer.Option(None, help="Only records on or after this date (ISO 8601)."),
+    data: Path = DATA,
+) -> None:
+    """Decrypt a dataset for an authorised reviewer. Who, why, what and how many go into the
+    audit log before the command returns."""
+    from pipeline import audit, stages
+    from pipeline.export import export_dataset
+
+    layout = stages.Layout(data)
+    if not layout.vault.exists():
+        _fail(f"no vault under {data}")
+    if out_file.exists():
+        _fail(f"{out_file} exists; exports never overwrite")
+    if len(reason.strip()) < 10:
+        _fail("give a reason of at least 10 characters")
+    start = stages.parse_now(since) if since else None
+    try:
+        with stages.open_stores(layout, read_only=True) as (_, vault):
+            n = export_dataset(vault, dataset, out_file, start)
+    except CryptoError as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    stages.write_audit(data, "vault-export", {
+        "who": audit.who()["user"], "reason": reason.strip(), "dataset": dataset,
+        "since": since, "records": n, "out_file": str(out_file.resolve())})
+    out.print(f"exported {n} record(s) of {dataset} to {out_file} (mode 0600); access audited")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data: Path = DATA,
+    expect: Optional[str] = typer.Option(None, "--expect", metavar="HASH", help="A head hash kept outside the log (every release records one in releases.audit_head): fail unless the log still holds it, so a log that was edited and re-chained, truncated or emptied is caught."),
+) -> None:
+    """Recompute the hash chain of the audit log; exit 1 if anything was altered. Prints the
+    head hash: keep it somewhere else (each research release also records it)."""
+    from pipeline.audit import verify
+    from pipeline.stages import Layout
+
+    if not Layout(data).audit_log.exists():
+        _fail(f"no audit log under {data}: check --data (nothing to verify is not a pass)")
+    ok, message = verify(Layout(data).audit_log, expect)
+    (out if ok else console).print(("ok: " if ok else "[red]TAMPERED:[/] ") + message)
+    raise typer.Exit(0 if ok else 1)
