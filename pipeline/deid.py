@@ -36,16 +36,24 @@ SCORE_THRESHOLD = 0.35
 KNOWN_ENTITIES = (
     "PERSON", "LOCATION", "STREET_ADDRESS", "UK_POSTCODE", "US_ZIP", "PHONE_NUMBER",
     "EMAIL_ADDRESS", "URL", "IP_ADDRESS", "HANDLE", "UK_NHS", "ID_NUMBER", "US_SSN",
-    "CREDIT_CARD", "IBAN_CODE", "AGE", "DATE",
+    "CREDIT_CARD", "IBAN_CODE", "AGE", "DATE", "ORGANIZATION",
 )
+# Guesses (a model, a gazetteer, word rarity): they yield to the clinical keep-list and, on
+# overlap, to any pattern type (e-mail, phone, date, ID...).
+GUESSED = frozenset({"PERSON", "LOCATION", "ORGANIZATION"})
 OPERATORS = ("placeholder", "redact", "mask", "hash")
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
 NOT_RECALLED = frozenset({"AGE", "DATE"})
+# A guess is searched for again in later messages only when it was a confident one or the
+# word is rare: once "appeal" or "hope" has been (wrongly) guessed a name, masking every
+# later "appeal" or "hope" would spread the mistake through the conversation.
+RECALL_MIN_SCORE = 0.6
+RECALL_MAX_ZIPF = 4.0
 RECALL_MAX_VALUES = 200  # bounds the per-conversation pattern  # numbers that recur innocently ("34", dates)
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-    "FAC": "LOCATION",
+    "FAC": "LOCATION", "ORG": "ORGANIZATION",
 }
 
 
@@ -115,7 +123,7 @@ def _nlp_engine(model: str):
         models=[{"lang_code": LANGUAGE, "model_name": model}],
         ner_model_configuration=NerModelConfiguration(
             model_to_presidio_entity_mapping=_MODEL_TO_ENTITY,
-            labels_to_ignore=["ORG", "ORGANIZATION", "NORP", "CARDINAL", "ORDINAL", "QUANTITY",
+            labels_to_ignore=["NORP", "CARDINAL", "ORDINAL", "QUANTITY",
                               "MONEY", "PERCENT", "EVENT", "LAW", "LANGUAGE", "PRODUCT",
                               "WORK_OF_ART", "DATE", "TIME"],
         ),
@@ -162,20 +170,58 @@ class Engine:
         results = self._batch.analyze_iterator(
             unique, language=LANGUAGE, batch_size=BATCH_SIZE, score_threshold=SCORE_THRESHOLD,
         )
-        by_text = {t: _resolve(r) for t, r in zip(unique, results)}
+        by_text = {t: _resolve(r, t) for t, r in zip(unique, results)}
         return [by_text[t] for t in texts]
 
 
-def _resolve(results: Iterable) -> list[Span]:
-    spans = sorted(
-        (Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results),
-        key=lambda s: (-(s.end - s.start), -s.score, s.start),
-    )
-    kept: list[Span] = []
-    for s in spans:
-        if all(s.end <= k.start or s.start >= k.end for k in kept):
-            kept.append(s)
-    return sorted(kept, key=lambda s: s.start)
+def _resolve(results: Iterable, text: str = "") -> list[Span]:
+    """One span per masked stretch of text.
+
+    1. A guess (PERSON, LOCATION, ORGANIZATION) loses every word on the clinical keep-list
+       (`keep_list`): "Prozac", "Counselling", "dissociating" stay; the rest of the guess
+       is still masked.
+    2. Overlapping spans are merged into one covering them all (a union, so no character
+       any recognizer found is left in clear), typed by the strongest member: a pattern type
+       over a guess, then the higher score, then the longer span.
+    """
+    spans = [Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results]
+    # an organisation is a name: written all in lower case ("high school") it is a common noun
+    spans = [s for s in spans if s.entity_type != "ORGANIZATION" or not text
+             or any(c.isupper() for c in text[s.start:s.end])]
+    if text:
+        spans = [part for s in spans for part in _without_kept_words(text, s)]
+    spans.sort(key=lambda s: (s.start, -s.end))
+    merged: list[Span] = []
+    group: list[Span] = []
+    end = -1
+    for s in spans + [Span(1 << 62, 1 << 62, "", 0.0)]:
+        if group and s.start >= end:
+            best = max(group, key=lambda g: (g.entity_type not in GUESSED, g.score, g.end - g.start))
+            merged.append(Span(group[0].start, end, best.entity_type, best.score))
+            group = []
+        if s.entity_type:
+            group.append(s)
+            end = max(end, s.end) if len(group) > 1 else s.end
+    return merged
+
+
+def _without_kept_words(text: str, span: Span) -> list[Span]:
+    if span.entity_type not in GUESSED:
+        return [span]
+    from .keep_list import kept_words
+
+    kept = kept_words(text[span.start:span.end])
+    if not kept:
+        return [span]
+    parts, pos = [], 0
+    for a, b in kept + [(span.end - span.start, span.end - span.start)]:
+        piece = text[span.start + pos:span.start + a]
+        if piece.strip(" ,.'’-"):
+            lead = len(piece) - len(piece.lstrip(" ,.'’-"))
+            trail = len(piece.rstrip(" ,.'’-"))
+            parts.append(Span(span.start + pos + lead, span.start + pos + trail, span.entity_type, span.score))
+        pos = b
+    return parts
 
 
 @lru_cache(maxsize=2)
@@ -296,6 +342,18 @@ def analyze_texts(texts: Sequence[str], workers: int | None = None,
     return [by_text[t] for t in texts]
 
 
+def _worth_recalling(span: Span, value: str) -> bool:
+    if span.entity_type not in GUESSED or span.score >= RECALL_MIN_SCORE:
+        return True
+    from .recognizers.wordlists import zipf
+
+    return zipf(value) < RECALL_MAX_ZIPF
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
 class Operator:
     """Replaces spans of one conversation; placeholders stay consistent across its messages.
 
@@ -304,8 +362,11 @@ class Operator:
 
     def __init__(self, kind: str = "placeholder", hash_key: bytes | None = None,
                  per_entity: dict[str, str] | None = None,
-                 entities: frozenset[str] | None = None):
+                 entities: frozenset[str] | None = None,
+                 public_numbers: Iterable[str] = ()):
         self.kind = kind
+        # public crisis and support lines (policy): never masked as a personal phone number
+        self.public_numbers = frozenset(_digits(n) for n in public_numbers if _digits(n))
         self.per_entity = dict(per_entity or {})
         if "hash" in {kind, *self.per_entity.values()} and not hash_key:
             raise ValueError("the hash operator needs a key")
@@ -341,14 +402,16 @@ class Operator:
         for s in spans:
             value = " ".join(text[s.start:s.end].lower().split())
             if (len(value) >= RECALL_MIN_CHARS and s.entity_type not in NOT_RECALLED
-                    and len(self._seen) < RECALL_MAX_VALUES):
+                    and len(self._seen) < RECALL_MAX_VALUES and _worth_recalling(s, value)):
                 self._seen.setdefault(value, s.entity_type)
         if not self._seen:
             return []
         if self._pattern is None or self._pattern[0] != len(self._seen):
             alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+")
                                     for v in sorted(self._seen, key=len, reverse=True))
-            self._pattern = (len(self._seen), re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE))
+            # token boundaries: "don" recurs in "don said", not in "don't"; "jess's" is "jess"
+            self._pattern = (len(self._seen), re.compile(
+                rf"(?<![\w'’])(?:{alternatives})(?!\w|['’](?![sS]\b)\w)", re.IGNORECASE))
         extra = []
         for m in self._pattern[1].finditer(text):
             if all(m.end() <= s.start or m.start() >= s.end for s in spans):
@@ -356,15 +419,28 @@ class Operator:
                 extra.append(Span(m.start(), m.end(), entity, 1.0))
         return extra
 
-    def apply(self, text: str, spans: Sequence[Span]) -> str:
+    def masked(self, text: str, spans: Sequence[Span]) -> list[Span]:
+        """The spans this operator replaces in `text`: the engine's spans of the wanted types,
+        plus identifiers met earlier in the conversation that recur here. Exactly what
+        `apply` replaces (`mhpipe redact` reports these as its `entities`)."""
         if self.entities is not None:
             spans = [s for s in spans if s.entity_type in self.entities]
+        if self.public_numbers:
+            spans = [s for s in spans if not (s.entity_type == "PHONE_NUMBER"
+                                              and _digits(text[s.start:s.end]) in self.public_numbers)]
         spans = list(spans)
-        spans = sorted(spans + self._recall(text, spans), key=lambda s: s.start)
+        return sorted(spans + self._recall(text, spans), key=lambda s: s.start)
+
+    def redact(self, text: str, spans: Sequence[Span]) -> tuple[str, list[Span]]:
+        """The de-identified text and the spans replaced in it."""
+        masked = self.masked(text, spans)
         out, pos = [], 0
-        for s in spans:
+        for s in masked:
             out.append(text[pos:s.start])
             out.append(self.replacement(s.entity_type, text[s.start:s.end]))
             pos = s.end
         out.append(text[pos:])
-        return "".join(out)
+        return "".join(out), masked
+
+    def apply(self, text: str, spans: Sequence[Span]) -> str:
+        return self.redact(text, spans)[0]

@@ -226,3 +226,70 @@ def run_all(analyze: Analyzer, eval_dir: Path | None, synthetic_users: int = 150
         results["counsel_chat"] = over_redaction(
             counsel_texts(eval_dir / "counsel_chat" / "questions.jsonl"), analyze)
     return results
+
+
+# -- external sets, measured on what the redaction actually masked ------------------------
+def redacted_spans(docs, analyze: Analyzer, make_operator: Callable | None = None) -> list[list[Span]]:
+    """What the redaction masks in each document: the engine's spans plus the operator's
+    re-masking of identifiers met earlier in the same conversation (`Doc.session`)."""
+    from .deid import Operator
+
+    make_operator = make_operator or Operator
+    found = analyze([d.text for d in docs])
+    operators: dict[str, object] = {}
+    out = []
+    for d, f in zip(docs, found):
+        op = operators.setdefault(d.session, make_operator())
+        out.append(op.masked(d.text, f))
+    return out
+
+
+def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    if not n:
+        return None
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def score_docs(name: str, docs, masked: list[list[Span]], keep_terms: Callable[[str], list[tuple[int, int]]] | None = None) -> dict:
+    """Per label: spans, recall masked as any type (with a 95% Wilson interval); masked
+    non-space characters overall and outside every annotated span (truth or context);
+    duration phrases and kept clinical terms that were masked."""
+    hits: Counter = Counter()
+    totals: Counter = Counter()
+    chars = masked_chars = outside = 0
+    durations = clinical = 0
+    examples: Counter = Counter()
+    for d, spans in zip(docs, masked):
+        text = d.text
+        for a, b, label in d.truth:
+            totals[label] += 1
+            hits[label] += covered(text, a, b, spans)
+        annotated = bytearray(len(text))
+        for a, b, _ in list(d.truth) + list(d.context):
+            annotated[a:b] = b"\x01" * (b - a)
+        inside = bytearray(len(text))
+        for s in spans:
+            inside[s.start:s.end] = b"\x01" * (s.end - s.start)
+            examples[f"{s.entity_type}:{text[s.start:s.end].lower()}"] += 1
+        for i, c in enumerate(text):
+            if c.isspace():
+                continue
+            chars += 1
+            if inside[i]:
+                masked_chars += 1
+                outside += not annotated[i]
+        for m in DURATION.finditer(text):
+            durations += any(inside[m.start():m.end()])
+        if keep_terms is not None:
+            for a, b in keep_terms(text):
+                clinical += any(inside[a:b])
+    labels = {k: {"spans": totals[k], "recall_any": round(hits[k] / totals[k], 4),
+                  "ci95": _wilson(hits[k], totals[k])} for k in sorted(totals)}
+    return {"corpus": name, "texts": len(docs), "labels": labels,
+            "over_redaction": round(masked_chars / max(1, chars), 5),
+            "masked_outside_annotations": round(outside / max(1, masked_chars), 4) if masked_chars else 0.0,
+            "durations_redacted": durations, "clinical_terms_redacted": clinical,
+            "top_masked": examples.most_common(15)}

@@ -54,14 +54,16 @@ def _renderers(policy: LoadedPolicy, keys: KeyStore, intake_key: bytes) -> dict[
     deid = policy.policy.deidentification
     entities = frozenset(deid.entities)
     out: dict[str, Callable[[], Operator]] = {
-        INTAKE_DATASET: lambda: Operator(deid.default_operator, intake_key, dict(deid.operators), entities)
+        INTAKE_DATASET: lambda: Operator(deid.default_operator, intake_key, dict(deid.operators), entities,
+                                        deid.public_numbers)
     }
     for name, ds in policy.policy.datasets.items():
         if ds.level == "individual" and "transcripts" in ds.keeps:
             per = {**deid.operators, **ds.operators}
             ds_key = keys.secret(secret_name(ds.purpose))
             out[name] = (lambda per=per, ds_key=ds_key:
-                         Operator(deid.default_operator, ds_key, per, entities))
+                         Operator(deid.default_operator, ds_key, per, entities,
+                                  deid.public_numbers))
     return out
 
 

@@ -62,6 +62,8 @@ class Deidentification(_Frozen):
     entities: tuple[Entity, ...] = Field(default=KNOWN_ENTITIES, min_length=1)  # [] = no redaction
     default_operator: OperatorName = "placeholder"
     operators: dict[Entity, OperatorName] = {}
+    # public crisis and support lines ("116 123", "988"): never masked as a personal number
+    public_numbers: tuple[Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ()\-]{1,18}[0-9]$")], ...] = ()
 
 
 class Intake(_Frozen):

@@ -33,7 +33,7 @@ def operator_factory(policy: Policy, dataset: str | None):
         per.update(policy.datasets[dataset].operators)
     key = os.urandom(32)
     entities = frozenset(deid.entities)
-    return lambda: Operator(deid.default_operator, key, per, entities)
+    return lambda: Operator(deid.default_operator, key, per, entities, deid.public_numbers)
 
 
 def redact_lines(lines: Iterable[str], policy: Policy, dataset: str | None = None,

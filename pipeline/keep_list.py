@@ -1,0 +1,82 @@
+"""Clinical words that a name or place guess may never mask (issue: clinical meaning kept by
+design). Only guesses yield to it (PERSON, LOCATION, ORGANIZATION found by a model, a
+gazetteer or word rarity); a strong pattern (e-mail, phone, ID, date) always masks.
+
+Sources:
+- medication names and brands: the dictionary bundled with the `drug-named-entity-recognition`
+  package (Fast Data Science, MIT; built from DrugBank, MeSH, Wikipedia and MedlinePlus, about
+  107,000 variants, updated with each release, no download). We read its data file directly
+  (the package's own module would import `requests`). Single words of 4+ letters only;
+  words that are also person names in Faker's lists (e.g. "allegra", "camila") are left out,
+  so a drug list can never unmask a person.
+- symptoms and care words: `pipeline/clinical_words.txt`, a short list kept by us (no
+  maintained open list of lay mental-health vocabulary exists as a package): each line a
+  word stem that appears in help-seeking text and carries clinical meaning.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib.util
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+from .recognizers.wordlists import WORD, first_and_last_names, fold
+
+CLINICAL_WORDS_FILE = Path(__file__).with_name("clinical_words.txt")
+DRUG_PACKAGE = "drug_named_entity_recognition"
+DRUG_DATA = "drug_ner_dictionary.pkl.bz2"
+MIN_DRUG_LETTERS = 4
+
+
+def _drug_file() -> Path:
+    spec = importlib.util.find_spec(DRUG_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {DRUG_PACKAGE} package is not installed (make venv)")
+    return Path(next(iter(spec.submodule_search_locations))) / DRUG_DATA
+
+
+@lru_cache(maxsize=1)
+def medication_names() -> frozenset[str]:
+    with bz2.open(_drug_file(), "rb") as fh:
+        data = pickle.load(fh)  # noqa: S301 - the pinned, hash-checked package's own data
+    names = first_and_last_names()
+    out = set()
+    for variant in data["drug_variant_to_canonical"]:
+        v = fold(variant)
+        if len(v) >= MIN_DRUG_LETTERS and v.replace("-", "").isalpha() and v not in names:
+            out.add(v)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def clinical_stems() -> tuple[str, ...]:
+    lines = CLINICAL_WORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(sorted({fold(l.split("#")[0].strip()) for l in lines if l.split("#")[0].strip()}))
+
+
+def is_kept(word: str) -> bool:
+    """Whether `word` is a medication name or begins with a clinical stem ("dissociating"
+    begins with "dissociat")."""
+    w = fold(word)
+    if w.endswith("'s"):
+        w = w[:-2]
+    if w in medication_names():
+        return True
+    if w in first_and_last_names():
+        return False  # "panicucci" is a surname, not panic
+    return any(w.startswith(stem) for stem in _stems_by_letter().get(w[:1], ()))
+
+
+@lru_cache(maxsize=1)
+def _stems_by_letter() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for stem in clinical_stems():
+        out.setdefault(stem[:1], []).append(stem)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def kept_words(text: str) -> list[tuple[int, int]]:
+    """Offsets of every kept word in `text`."""
+    return [m.span() for m in WORD.finditer(text) if is_kept(m.group(0))]
