@@ -185,9 +185,11 @@ def _resolve(results: Iterable, text: str = "") -> list[Span]:
        over a guess, then the higher score, then the longer span.
     """
     spans = [Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results]
-    # an organisation is a name: written all in lower case ("high school") it is a common noun
-    spans = [s for s in spans if s.entity_type != "ORGANIZATION" or not text
-             or any(c.isupper() for c in text[s.start:s.end])]
+    if text:
+        spans = [s for s in spans if _plausible(text, s)]
+        # a hashtag is the name it tags: "#Kashmir" is masked whole
+        spans = [Span(s.start - 1, s.end, s.entity_type, s.score)
+                 if s.start > 0 and text[s.start - 1] == "#" else s for s in spans]
     if text:
         spans = [part for s in spans for part in _without_kept_words(text, s)]
     spans.sort(key=lambda s: (s.start, -s.end))
@@ -203,6 +205,25 @@ def _resolve(results: Iterable, text: str = "") -> list[Span]:
             group.append(s)
             end = max(end, s.end) if len(group) > 1 else s.end
     return merged
+
+
+COMMON_WORD_ZIPF = 4.6  # a one-word organisation this common is a common noun
+
+
+def _plausible(text: str, span: Span) -> bool:
+    """Drop organisation guesses that name nothing: written all in lower case ("high
+    school"), or one common word ("Court", "Government", "FACTS")."""
+    if span.entity_type != "ORGANIZATION":
+        return True
+    value = text[span.start:span.end]
+    if span.entity_type == "ORGANIZATION" and not any(c.isupper() for c in value):
+        return False
+    words = value.split()
+    if len(words) != 1:
+        return True
+    from .recognizers.wordlists import fold, zipf
+
+    return zipf(fold(words[0].strip(".,;:!?()\"'’"))) < COMMON_WORD_ZIPF
 
 
 def _without_kept_words(text: str, span: Span) -> list[Span]:
@@ -343,10 +364,14 @@ def analyze_texts(texts: Sequence[str], workers: int | None = None,
 
 
 def _worth_recalling(span: Span, value: str) -> bool:
-    if span.entity_type not in GUESSED or span.score >= RECALL_MIN_SCORE:
+    """Patterns always; a guessed name when confident or rare; a guessed place or
+    organisation of one word only when rare ("court" is not searched for again)."""
+    if span.entity_type not in GUESSED or " " in value:
         return True
     from .recognizers.wordlists import zipf
 
+    if span.entity_type == "PERSON" and span.score >= RECALL_MIN_SCORE:
+        return True
     return zipf(value) < RECALL_MAX_ZIPF
 
 

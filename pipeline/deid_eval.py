@@ -1,11 +1,13 @@
 """Measure the de-identification engine: recall, precision, F2 and over-redaction.
 
-Three corpora:
-- the synthetic generator's ground truth (every inserted identifier span, by type);
-- WNUT-17 (real user-generated text; person and location spans), when available;
-- counsel_chat (real help-seeking text with no identifiers of interest): the share of
-  non-space characters redacted, the most frequent redacted strings, and whether any
-  duration or relative-time phrase was redacted (it must not be).
+Corpora:
+- the synthetic generator's ground truth (every inserted identifier span, by type): shows
+  what we already thought of, never evidence of generalisation;
+- every external set in `../shared/eval` (`eval_sets`: TAB, BTC, WNUT-17 train and dev,
+  counsel_chat), scored on what the redaction masked, re-masking of recurring identifiers
+  included: recall per label with a 95% Wilson interval, the share of non-space characters
+  masked, the share of masked characters outside every annotated span, and duration phrases
+  and clinical keep-list words masked (none may be).
 
 "Masked as any type" means every non-space character of the truth span lies inside some
 detected span; "right type" also requires the detected type to be one that names the same
@@ -145,54 +147,7 @@ def evaluate_spans(corpus: str, texts: list[str], truth: list[list[tuple[int, in
     return report
 
 
-# -- WNUT-17 ------------------------------------------------------------------------------
-WNUT_TYPES = {"person": "PERSON", "location": "LOCATION"}
-
-
-def wnut_corpus(path: Path) -> tuple[list[str], list[list[tuple[int, int, str]]]]:
-    texts, truths = [], []
-    tokens: list[tuple[str, str]] = []
-
-    def flush() -> None:
-        if not tokens:
-            return
-        parts, spans, pos = [], [], 0
-        current: list | None = None
-        for word, tag in tokens:
-            start = pos
-            parts.append(word)
-            pos += len(word) + 1
-            kind = WNUT_TYPES.get(tag[2:]) if tag != "O" else None
-            if tag.startswith("B-") and kind:
-                current = [start, start + len(word), kind]
-                spans.append(current)
-            elif tag.startswith("I-") and kind and current and current[2] == kind:
-                current[1] = start + len(word)
-            else:
-                current = None
-        texts.append(" ".join(parts))
-        truths.append([tuple(s) for s in spans])
-        tokens.clear()
-
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            flush()
-            continue
-        word, _, tag = line.partition("\t")
-        tokens.append((word, tag.strip() or "O"))
-    flush()
-    return texts, truths
-
-
-# -- counsel_chat -------------------------------------------------------------------------
-def counsel_texts(path: Path) -> list[str]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        q = json.loads(line)
-        out.extend(t for t in (q.get("title"), q.get("text")) if t)
-    return out
-
-
+# -- over-redaction on text without annotations ------------------------------------------
 def over_redaction(texts: list[str], analyze: Analyzer, top: int = 15) -> dict:
     total = redacted = 0
     strings: Counter[str] = Counter()
@@ -215,16 +170,19 @@ def over_redaction(texts: list[str], analyze: Analyzer, top: int = 15) -> dict:
     }
 
 
-def run_all(analyze: Analyzer, eval_dir: Path | None, synthetic_users: int = 150) -> dict:
+def run_all(analyze: Analyzer, eval_dir: Path | None, synthetic_users: int = 150,
+            make_operator: Callable | None = None) -> dict:
+    """Every set: the generator's ground truth (scored on spans and types) and each external
+    set present under `eval_dir`, scored on what the redaction masked (re-masking included)."""
+    from . import eval_sets
+    from .keep_list import kept_words
+
     results: dict = {}
     texts, truth = synthetic_corpus(synthetic_users)
     results["synthetic"] = evaluate_spans("synthetic", texts, truth, analyze).as_dict()
-    if eval_dir is not None and (eval_dir / "wnut17" / "dev.conll").exists():
-        texts, truth = wnut_corpus(eval_dir / "wnut17" / "dev.conll")
-        results["wnut17_dev"] = evaluate_spans("wnut17_dev", texts, truth, analyze).as_dict()
-    if eval_dir is not None and (eval_dir / "counsel_chat" / "questions.jsonl").exists():
-        results["counsel_chat"] = over_redaction(
-            counsel_texts(eval_dir / "counsel_chat" / "questions.jsonl"), analyze)
+    for name, docs in eval_sets.available(eval_dir).items():
+        masked = redacted_spans(docs, analyze, make_operator)
+        results[name] = score_docs(name, docs, masked, kept_words)
     return results
 
 

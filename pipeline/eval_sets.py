@@ -5,12 +5,14 @@ spans annotators saw but judged safe to keep (`context`), and the conversation k
 placeholder numbering and re-masking run over. The sets are read in place, never copied.
 
 - TAB (court judgments, human-annotated): PERSON, LOC, ORG, DATETIME, CODE (and DEM,
-  QUANTITY, MISC, reported for information). A leading title ("Mr", "Judge") is not part of
-  the identifier: PERSON spans start after it.
+  QUANTITY, MISC, reported for information).
 - BTC (tweets): PERSON, LOC, ORG.
 - WNUT-17 (Twitter, Reddit, YouTube, StackOverflow): PERSON and LOCATION (its `person`,
   `location`); `group` and `corporation` as ORG.
 - counsel_chat: real help-seeking questions with no annotated identifiers (over-redaction).
+
+In every set a leading title ("Mr", "Judge", "DJ") is not part of a person's identifier:
+PERSON spans start after it.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ class Doc:
 
 TAB_LABELS = ("PERSON", "LOC", "ORG", "DATETIME", "CODE", "DEM", "QUANTITY", "MISC")
 TITLE = re.compile(r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Judge|Justice|Sir|Dame|Lord|Lady|"
-                   r"Rev|Father|Sister|Messrs|Mme|Mlle|M|Herr|Frau)\.?\s+)+")
+                   r"Rev|Father|Sister|Messrs|Mme|Mlle|M|Herr|Frau|DJ|Dj|dj)\s*\.?\s+)+")
 
 
 def strip_title(text: str, start: int, end: int) -> int:
     m = TITLE.match(text, start, end)
     return m.end() if m and m.end() < end else start
+
+
+def _person_start(text: str, start: int, end: int, label: str) -> int:
+    return strip_title(text, start, end) if label == "PERSON" else start
 
 
 def tab(path: Path, splits: tuple[str, ...] = ("train", "dev")) -> list[Doc]:
@@ -64,7 +70,8 @@ def btc(path: Path) -> list[Doc]:
     docs = []
     for line in path.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
-        truth = [(s["start"], s["end"], BTC_LABELS[s["label"]]) for s in r["spans"]]
+        truth = [(_person_start(r["text"], s["start"], s["end"], BTC_LABELS[s["label"]]), s["end"],
+                  BTC_LABELS[s["label"]]) for s in r["spans"]]
         docs.append(Doc(r["text"], truth, [], str(r["id"])))
     return docs
 
@@ -94,7 +101,9 @@ def wnut(path: Path, types: dict[str, str] = WNUT_TYPES) -> list[Doc]:
                 current[1] = start + len(word)
             else:
                 current = None
-        docs.append(Doc(" ".join(parts), [tuple(s) for s in spans], [], f"wnut-{len(docs)}"))
+        text = " ".join(parts)
+        docs.append(Doc(text, [(_person_start(text, a, b, k), b, k) for a, b, k in spans], [],
+                        f"wnut-{len(docs)}"))
         tokens.clear()
 
     for line in path.read_text(encoding="utf-8").splitlines():

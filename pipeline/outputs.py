@@ -288,8 +288,8 @@ def release_meta(layout: Layout, policy: LoadedPolicy, people: int, research: in
             r = json.loads(eval_file.read_text())
             figures = {
                 "deid_recall_synthetic": r.get("synthetic", {}).get("micro", {}).get("recall_any"),
-                "deid_recall_wnut_person": r.get("wnut17_dev", {}).get("entities", {}).get("PERSON", {}).get("recall_any"),
-                "deid_recall_wnut_location": r.get("wnut17_dev", {}).get("entities", {}).get("LOCATION", {}).get("recall_any"),
+                "deid_recall_wnut_person": r.get("wnut17_dev", {}).get("labels", {}).get("PERSON", {}).get("recall_any"),
+                "deid_recall_wnut_location": r.get("wnut17_dev", {}).get("labels", {}).get("LOCATION", {}).get("recall_any"),
                 "deid_over_redaction": r.get("counsel_chat", {}).get("over_redaction"),
             }
         except (ValueError, AttributeError):

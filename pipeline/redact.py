@@ -49,9 +49,10 @@ def redact_lines(lines: Iterable[str], policy: Policy, dataset: str | None = Non
             found = [s for s in found if s.entity_type in wanted]
             conv = str(rec.get("session", f"record-{n}"))
             op = operators.setdefault(conv, make())
-            yield {"id": rec.get("id"), "text": op.apply(rec["text"], found),
+            text, masked = op.redact(rec["text"], found)  # entities = exactly what was masked
+            yield {"id": rec.get("id"), "text": text,
                    "entities": [{"start": s.start, "end": s.end, "entity_type": s.entity_type,
-                                 "score": s.score} for s in found]}
+                                 "score": s.score} for s in masked]}
         pending.clear()
 
     for n, line in enumerate(lines, start=1):

@@ -23,14 +23,14 @@ from .numbers import (ChatPhoneRecognizer, ChatUkPostcodeRecognizer, GatedPhoneR
                       SpelledPhoneRecognizer, StreetAddressRecognizer, UsZipRecognizer)
 from .online import (ChatEmailRecognizer, ChatUrlRecognizer, HandleRecognizer,
                      SpelledEmailRecognizer)
-from .places import (FacilityRecognizer, OrganisationRecognizer, PlaceGazetteerRecognizer,
+from .places import (AreaRecognizer, FacilityRecognizer, OrganisationRecognizer, PlaceGazetteerRecognizer,
                      SaintRecognizer)
 from .wordlists import first_and_last_names, fold, nickname_stems, place_names, region_codes, zipf
 
 
 def all_recognizer_classes() -> Iterable[type]:
     return (NameGazetteerRecognizer, SelfIntroductionRecognizer, PlaceGazetteerRecognizer,
-            FacilityRecognizer, SaintRecognizer, OrganisationRecognizer,
+            FacilityRecognizer, SaintRecognizer, OrganisationRecognizer, AreaRecognizer,
             GatedPhoneRecognizer, ChatPhoneRecognizer, SpelledPhoneRecognizer,
             ChatUrlRecognizer, ChatEmailRecognizer, SpelledEmailRecognizer,
             StreetAddressRecognizer, ChatUkPostcodeRecognizer, UsZipRecognizer,

@@ -48,7 +48,7 @@ _DECADE = r"(?:(?:19|20)\d0|['’]\d0)s\b"
 _ONE = (rf"(?:{_DAY}\s+(?:of\s+)?(?:{_MONTHS})\b\.?(?:,?\s+{_YEAR})?"
         rf"|(?-i:(?:{_FULL_MONTHS}))\s+{_DAY}\b(?:,?\s+{_YEAR})?"
         rf"|(?:{_MONTHS})\b\.?,?\s+{_YEAR}"
-        rf"|\b{_YEAR}|\b{_DECADE})")
+        rf"|\b{_DECADE}|\b{_YEAR})")
 
 
 class ChatDateRecognizer(ChatPatternRecognizer):

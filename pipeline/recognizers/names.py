@@ -19,13 +19,13 @@ from .wordlists import (FUNCTION_WORDS, NOT_NAMES, WORD, first_and_last_names, f
                         nickname_stems, zipf)
 
 NAME_ZIPF_TITLE = 5.6  # a Title-case gazetteer name mid-sentence is a name unless this common
-NAME_ZIPF_LOWER = 4.7  # a lower-case gazetteer name is a name unless this common
+NAME_ZIPF_LOWER = 5.0  # a lower-case gazetteer name is a name unless this common
 NICKNAME_ZIPF = 4.0  # after a cue, a first-name stem rarer than this is a nickname ("i'm jess")
 SURNAME_ZIPF_LOWER = 4.0  # a lower-case word after a lower-case name is a surname if rarer
 RARE_ZIPF_TITLE = 4.3  # a capitalised word mid-sentence this rare is a proper noun
 RARE_ZIPF_SENTENCE_START = 3.5  # ... at the start of a sentence, where everything is capitalised
 RARE_ZIPF_LOWER = 2.5  # a lower-case word this rare (unknown names, handles) is taken as one
-DERIVED = re.compile(r"(?:ness|ings?|tion|sion|ment|ity|ism|ist|ive|ful|ous|less|able|ible|"
+DERIVED = re.compile(r"(?:ness|ings?|tion|sion|ment|ity|ism|ist|ive|ful|ous|less|able|ible|ed|ary|ory|ial|"
                      r"ised|ized|ise|ize|ically|ally|phobia|philia|mania|pathy|logy|ology)$")
 _POSSESSIVE = re.compile(r"\s?['’]\s?s\b")
 

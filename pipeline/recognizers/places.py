@@ -180,3 +180,19 @@ class OrganisationRecognizer(ChatPatternRecognizer):
     FLAGS = re.MULTILINE
 
 
+
+
+class AreaRecognizer(ChatPatternRecognizer):
+    """Administrative areas named with their kind: "the municipality of Härjedalen",
+    "District of Famagusta", "Famagusta district", and streets named without a number in
+    their common lower-case form ("Elkington ave")."""
+
+    _AREA = "municipality|district|county|province|region|village|town|city|borough|parish|state"
+    PATTERNS = [
+        Pattern("area of", rf"(?i:\b(?:{_AREA})\s+of\s+)(?:{CAP}[\w'’\-‑]+)(?:[\s\-‑]+{CAP}[\w'’\-‑]+){{0,2}}", 0.55),
+        Pattern("street, lower-case type",
+                rf"\b(?!(?:The|A|An|My|Our|This|That|Main|High|Long)\b){CAP}[\w'’]{{3,}}\s+"
+                r"(?:street|road|avenue|ave|rd|lane)\b", 0.5),
+    ]
+    ENTITY = "LOCATION"
+    FLAGS = re.MULTILINE

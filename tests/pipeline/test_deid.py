@@ -109,5 +109,78 @@ def test_every_entity_a_policy_may_name_is_one_the_engine_reports(engine):
     from pipeline.deid import KNOWN_ENTITIES
 
     assert set(KNOWN_ENTITIES) <= set(engine.entities)
-    assert {r.name for r in engine.analyzer.registry.recognizers} >= {
-        "ChatPhoneRecognizer", "FacilityRecognizer", "FullDateRecognizer", "RecordNumberRecognizer"}
+    from pipeline.recognizers import all_recognizer_classes
+
+    # every recognizer class of ours is loaded, by its own class (a name Presidio also uses
+    # would silently load Presidio's recognizer instead)
+    loaded = {r.name: type(r) for r in engine.analyzer.registry.recognizers}
+    for cls in all_recognizer_classes():
+        assert loaded.get(cls.__name__) is cls, cls.__name__
+
+
+def test_overlapping_spans_are_merged_so_nothing_found_stays_in_clear():
+    from presidio_analyzer import RecognizerResult
+
+    from pipeline.deid import _resolve
+
+    text = "On 20 May 2004 the Court"
+    merged = _resolve([RecognizerResult("DATE", 3, 14, 0.6),
+                       RecognizerResult("STREET_ADDRESS", 10, 24, 0.7)], text)
+    # one span over both; typed by the stronger member (both patterns: the higher score)
+    assert [(s.start, s.end, s.entity_type) for s in merged] == [(3, 24, "STREET_ADDRESS")]
+    merged = _resolve([RecognizerResult("PERSON", 0, 8, 0.85),
+                       RecognizerResult("DATE", 3, 14, 0.6)], text)
+    assert [(s.start, s.end, s.entity_type) for s in merged] == [(0, 14, "DATE")]  # pattern over guess
+
+
+def test_a_guess_loses_clinical_words_but_keeps_the_rest():
+    from presidio_analyzer import RecognizerResult
+
+    from pipeline.deid import _resolve
+
+    text = "ask Prozac Smithers"
+    merged = _resolve([RecognizerResult("PERSON", 4, 19, 0.85)], text)
+    assert [text[s.start:s.end] for s in merged] == ["Smithers"]
+    # a pattern type is never trimmed by the keep-list
+    assert _resolve([RecognizerResult("EMAIL_ADDRESS", 4, 19, 0.85)], text)[0].start == 4
+
+
+def test_re_masking_respects_token_boundaries_and_common_words():
+    op = Operator()
+    assert op.apply("don said hi", [Span(0, 3, "PERSON", 0.85)]) == "<PERSON_1> said hi"
+    assert op.apply("i don't know, don's car", []) == "i don't know, <PERSON_1>'s car"
+    op = Operator()
+    op.apply("Appeal dismissed", [Span(0, 6, "PERSON", 0.5)])  # a weak guess of a common word
+    assert op.apply("my appeal failed", []) == "my appeal failed"
+
+
+def test_public_numbers_from_the_policy_are_kept_and_others_masked():
+    op = Operator(public_numbers=["116 123", "1-800-273-8255"])
+    text = "call 116 123 or 18002738255 or 07700 900123"
+    found = [Span(5, 12, "PHONE_NUMBER", 0.7), Span(16, 27, "PHONE_NUMBER", 0.7),
+             Span(31, 43, "PHONE_NUMBER", 0.7)]
+    assert op.apply(text, found) == "call 116 123 or 18002738255 or <PHONE_NUMBER_1>"
+
+
+def test_redact_entities_are_exactly_what_the_text_masked(tmp_path):
+    import json
+
+    from pipeline.policy import load_policy
+    from pipeline.redact import redact_lines
+    from tests.conftest import POLICIES
+
+    lines = [json.dumps({"id": 1, "session": "s", "text": "i'm Zorblax Quenby"}),
+             json.dumps({"id": 2, "session": "s", "text": "zorblax quenby again, don't worry"})]
+    out = list(redact_lines(lines, load_policy(POLICIES).policy))
+    second = out[1]
+    assert second["entities"], second
+    original = "zorblax quenby again, don't worry"
+    rebuilt, pos = [], 0
+    for e in second["entities"]:
+        rebuilt.append(original[pos:e["start"]])
+        rebuilt.append("<X>")
+        pos = e["end"]
+    rebuilt.append(original[pos:])
+    import re
+
+    assert re.sub(r"<[A-Z_]+_\d+>", "<X>", second["text"]) == "".join(rebuilt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.recognizers import (ChatPhoneRecognizer, FullDateRecognizer, first_and_last_names,
+from pipeline.recognizers import (ChatDateRecognizer, ChatPhoneRecognizer, first_and_last_names,
                                   nickname_stems, place_names)
 
 
@@ -73,7 +73,7 @@ def test_checksums_and_digit_rules():
     assert phone.validate_result("07700 900123") is None  # kept at pattern score
     assert phone.validate_result("12 34") is False  # too few digits
     assert phone.validate_result("2024-01-31") is False  # a date
-    date = FullDateRecognizer()
+    date = ChatDateRecognizer()
     assert date.analyze("born 31/12/1990", ["DATE"])
     assert not date.analyze("for 3 years", ["DATE"])
 

@@ -1,0 +1,27 @@
+"""Names: cue phrases, gazetteer, rarity; clinical words are never taken for names."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.recognizers.names import DERIVED
+from tests.pipeline.recognizers.conftest import spans
+
+
+@pytest.mark.parametrize("text,name", [("i'm jess, 17", "jess"), ("thanks dr patel", "patel"),
+                                       ("Went out with Oliver", "Oliver")])
+def test_names_exact(engine, text, name):
+    assert (name, "PERSON") in spans(engine, text)
+
+
+@pytest.mark.parametrize("text", [
+    "i take Prozac and quetiapine", "venlafaxine made me sick", "Counselling helps",
+    "Loneliness is the worst", "i keep dissociating", "i thought about overdosing",
+])
+def test_clinical_words_are_not_names(engine, text):
+    assert [s for s in spans(engine, text) if s[1] == "PERSON"] == []
+
+
+def test_derived_words_are_not_rare_names():
+    assert DERIVED.search("possessiveness") and DERIVED.search("dissociating")
+    assert not DERIVED.search("zorblax")
