@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bz2
 import importlib.util
+import os
 import pickle
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,16 @@ def _drug_file() -> Path:
 
 @lru_cache(maxsize=1)
 def medication_names() -> frozenset[str]:
-    with bz2.open(_drug_file(), "rb") as fh:
+    """The folded single-word names, derived once per package version and kept in the cache
+    folder (public data: reading it takes 30 ms, deriving it from the package 600 ms)."""
+    source = _drug_file()
+    cache = (Path(os.environ.get("MHPIPE_CACHE", "data/cache"))
+             / f"medications-{source.stat().st_size}-{int(source.stat().st_mtime)}.txt")
+    try:
+        return frozenset(cache.read_text(encoding="utf-8").split("\n"))
+    except OSError:
+        pass
+    with bz2.open(source, "rb") as fh:
         data = pickle.load(fh)  # noqa: S301 - the pinned, hash-checked package's own data
     names = first_and_last_names()
     out = set()
@@ -47,6 +57,13 @@ def medication_names() -> frozenset[str]:
         v = fold(variant)
         if len(v) >= MIN_DRUG_LETTERS and v.replace("-", "").isalpha() and v not in names:
             out.add(v)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(sorted(out)), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:  # a read-only cache folder: derive it every time
+        pass
     return frozenset(out)
 
 

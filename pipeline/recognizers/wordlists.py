@@ -39,6 +39,8 @@ NOT_NAMES = FUNCTION_WORDS | AMBIGUOUS_WORDS
 def fold(word: str) -> str:
     """Lower case, accents and dotted capitals removed ("İzmir" -> "izmir"), curly quotes
     straightened."""
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.replace("’", "'"))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
