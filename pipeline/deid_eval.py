@@ -9,8 +9,9 @@ Corpora:
   masked, the share of masked characters outside every annotated span, and duration phrases
   and clinical keep-list words masked (none may be).
 
-"Masked as any type" means every non-space character of the truth span lies inside some
-detected span; "right type" also requires the detected type to be one that names the same
+"Masked as any type" means every letter and digit of the truth span lies inside some
+detected span (spaces and punctuation left in clear, "*" in "*Gwen" or the comma of "Warsaw,
+Poland", reveal nothing); "right type" also requires the detected type to be one that names the same
 kind of identifier (`SAME_KIND`).
 """
 
@@ -40,7 +41,8 @@ SAME_KIND = {
     "STREET_ADDRESS": {"STREET_ADDRESS", "LOCATION"},
     "DATE_OF_BIRTH": {"DATE_OF_BIRTH", "DATE"},
     "HANDLE": {"HANDLE"},
-    "LOCATION": {"LOCATION", "STREET_ADDRESS", "UK_POSTCODE"},
+    "LOCATION": {"LOCATION", "STREET_ADDRESS", "UK_POSTCODE", "ORGANIZATION"},
+    "AGE": {"AGE"}, "DATE": {"DATE"}, "ID_NUMBER": {"ID_NUMBER"},
 }
 
 _NUM = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|few|couple of|several|many)"
@@ -102,7 +104,7 @@ def covered(text: str, start: int, end: int, spans: Sequence[Span], kinds: set[s
         a, b = max(s.start, start), min(s.end, end)
         for i in range(a, b):
             mask[i - start] = 1
-    return all(mask[i] or text[start + i].isspace() for i in range(end - start))
+    return all(mask[i] or not text[start + i].isalnum() for i in range(end - start))
 
 
 def _score(report: Report, text: str, truth: list[tuple[int, int, str]], found: list[Span]) -> None:

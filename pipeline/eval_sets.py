@@ -35,7 +35,8 @@ class Doc:
 
 TAB_LABELS = ("PERSON", "LOC", "ORG", "DATETIME", "CODE", "DEM", "QUANTITY", "MISC")
 TITLE = re.compile(r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Judge|Justice|Sir|Dame|Lord|Lady|"
-                   r"Rev|Father|Sister|Messrs|Mme|Mlle|M|Herr|Frau|DJ|Dj|dj)\s*\.?\s+)+")
+                   r"Rev|Father|Sister|Brother|Messrs|Mme|Mlle|M|Herr|Frau|DJ|Dj|dj|Coach|President|King|"
+                   r"Queen|Prince|Princess|Saint|Uncle|Aunt|Auntie)\s*\.?\s+)+")
 
 
 def strip_title(text: str, start: int, end: int) -> int:

@@ -55,7 +55,18 @@ ID_TEMPLATES = [
     ("find me on insta @{handle}", ["HANDLE"]),
     ("i wrote about it here {url}", ["URL"]),
     ("thanks dr {last_lower}", ["PERSON"]),
+    # real forms seen in chat and elsewhere (issue 14): the generator shows we thought of
+    # them; only the external sets show whether the engine generalises
+    ("i'm {first_lower}, {age} and idk what to do", ["PERSON", "AGE"]),
+    ("my email is {email_spelled}", ["EMAIL_ADDRESS"]),
+    ("ring me on {phone_words}", ["PHONE_NUMBER"]),
+    ("i posted as {reddit} on there", ["HANDLE"]),
+    ("i went to {saint} for school", ["LOCATION"]),
+    ("my case number is {case_no}", ["ID_NUMBER"]),
+    ("it all started on {day_month} {year}", ["DATE"]),
 ]
+_DIGIT_WORDS = ("oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_SAINTS = ("st mary's", "st bede's", "St John's", "st anne's", "Saint Patrick's", "st joseph's")
 FEELINGS = [
     "i've been feeling really low for about three years now",
     "i can't sleep and everything feels pointless",
@@ -84,6 +95,28 @@ class _Truth:
     start: int
     end: int
     entity_type: str
+
+
+def _spelled_email(gen, person) -> str:
+    local = f"{person['first'].lower()} dot {person['last'].lower()}"
+    return f"{local} at {gen.rng.choice(['gmail', 'outlook', 'yahoo'])} dot com"
+
+
+def _phone_words(gen, person) -> str:
+    digits = "07" + "".join(str(gen.rng.randint(0, 9)) for _ in range(9))
+    return " ".join(_DIGIT_WORDS[int(d)] for d in digits)
+
+
+_LAZY = {
+    "age": lambda gen, p: str(gen.rng.randint(16, 79)),
+    "email_spelled": _spelled_email,
+    "phone_words": _phone_words,
+    "reddit": lambda gen, p: f"u/{p['first'].lower()}_{gen.rng.randint(10, 99)}",
+    "saint": lambda gen, p: gen.rng.choice(_SAINTS),
+    "case_no": lambda gen, p: f"{gen.rng.randint(1000, 99999)}/{gen.rng.randint(10, 24)}",
+    "day_month": lambda gen, p: f"{gen.rng.randint(1, 28)} {gen.rng.choice(['March', 'June', 'October'])}",
+    "year": lambda gen, p: str(gen.rng.randint(1995, 2025)),
+}
 
 
 def nhs_number(rng: random.Random) -> str:
@@ -142,6 +175,8 @@ class _Gen:
             "handle": self.fake.user_name(),
             "url": self.fake.url() + self.fake.uri_path(),
         }
+        if "{" in template and any(k in template for k in _LAZY):
+            values.update({k: f(self, person) for k, f in _LAZY.items() if "{" + k + "}" in template})
         out, spans, pos, i = [], [], 0, 0
         for literal, fieldname, _, _ in string.Formatter().parse(template):
             out.append(literal)
@@ -157,8 +192,8 @@ class _Gen:
         # "{first} {last}" is one PERSON span
         merged: list[tuple[int, int, str]] = []
         for s in spans:
-            if merged and merged[-1][2] == s[2] == "PERSON" and merged[-1][1] + 1 == s[0]:
-                merged[-1] = (merged[-1][0], s[1], "PERSON")
+            if merged and merged[-1][2] == s[2] and s[2] in ("PERSON", "DATE") and merged[-1][1] + 1 == s[0]:
+                merged[-1] = (merged[-1][0], s[1], s[2])
             else:
                 merged.append(s)
         return text, merged

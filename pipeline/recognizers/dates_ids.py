@@ -61,7 +61,7 @@ class ChatDateRecognizer(ChatPatternRecognizer):
         Pattern("m/d/y", r"\b(?:0?[1-9]|1[0-2])[/.\-](?:0?[1-9]|[12]\d|3[01])[/.\-](?:19|20)\d{2}\b", 0.6),
         Pattern("y-m-d", r"\b(?:19|20)\d{2}[/.\-](?:0?[1-9]|1[0-2])[/.\-](?:0?[1-9]|[12]\d|3[01])\b", 0.7),
         Pattern("date, range or list",
-                rf"(?i)(?:\b(?:between|from|since|until|till)\s+)?{_ONE}"
+                rf"(?i)(?:\b(?:between|from)\s+)?{_ONE}"
                 rf"(?:\s*(?:,|and|to|until|till|-|–|/|or)\s*{_ONE})*", 0.6),
     ]
     CONTEXT = ["born", "birth", "dob", "birthday", "d.o.b"]

@@ -62,6 +62,8 @@ class NameGazetteerRecognizer(ChatRecognizer):
             return self.SCORE if z < limit else 0.0
         if len(low) >= 3 and is_title:
             limit = RARE_ZIPF_SENTENCE_START if sentence_start else RARE_ZIPF_TITLE
+            if low.endswith("s") and zipf(low[:-1]) >= limit:
+                return 0.0  # the plural of a common noun ("Freedoms")
             return self.RARE_SCORE if z < limit else 0.0
         if len(low) >= 4 and not is_title and not upper and not lower and z < RARE_ZIPF_TITLE:
             return self.RARE_SCORE  # camelCase handles: "iDubbbz"
@@ -141,7 +143,7 @@ class SelfIntroductionRecognizer(ChatRecognizer):
                 for w in words:
                     low = fold(w)
                     z = zipf(low)
-                    ok = low not in FUNCTION_WORDS and z < NAME_ZIPF_TITLE and (
+                    ok = low not in (FUNCTION_WORDS if strict else NOT_NAMES) and z < NAME_ZIPF_TITLE and (
                         strict or low in names or (title(w) and z < NAME_ZIPF_LOWER)
                         or (low in stems and z < NICKNAME_ZIPF))
                     if not ok:

@@ -54,6 +54,7 @@ class PlaceGazetteerRecognizer(ChatRecognizer):
             prev = lows[i - 1] if i else ""
             word = words[i].group(0)
             if word in codes and (word not in self.AMBIGUOUS_CODES or prev in self.PREPOSITIONS
+                                  or prev == "to"
                                   or text[:words[i].start()].rstrip().endswith(",")):
                 out.append(self._span(text, words[i].start(), words[i].end()))
                 i += 1
@@ -66,7 +67,10 @@ class PlaceGazetteerRecognizer(ChatRecognizer):
             if hit is None:
                 venue = self._venue(text, words, lows, i)
                 if venue:
-                    out.append(self._span(text, words[i].start(), words[venue - 1].end()))
+                    start = words[i].start()
+                    if i and words[i - 1].group(0) == "The":  # "at The Echo": the name's own article
+                        start = words[i - 1].start()
+                    out.append(self._span(text, start, words[venue - 1].end()))
                     i = venue
                 else:
                     i += 1

@@ -184,3 +184,36 @@ def test_redact_entities_are_exactly_what_the_text_masked(tmp_path):
     import re
 
     assert re.sub(r"<[A-Z_]+_\d+>", "<X>", second["text"]) == "".join(rebuilt)
+
+
+def test_guesses_drop_articles_titles_and_punctuation_but_not_initials():
+    from presidio_analyzer import RecognizerResult
+
+    from pipeline.deid import _resolve
+
+    text = "by the Supreme Court. Mr A. Kansu and Mr Z.M. Necatigil"
+    found = _resolve([RecognizerResult("ORGANIZATION", 3, 21, 0.85),
+                      RecognizerResult("PERSON", 22, 33, 0.85),
+                      RecognizerResult("PERSON", 38, 56, 0.85)], text)
+    assert [text[s.start:s.end] for s in found] == ["Supreme Court", "A. Kansu", "Z.M. Necatigil"]
+    # "The" opening a sentence goes; a lone common word is no organisation ("Court")
+    text = "The Echo was loud. The Zorblax Court agreed. The Court agreed"
+    found = _resolve([RecognizerResult("LOCATION", 0, 8, 0.6), RecognizerResult("ORGANIZATION", 19, 36, 0.85),
+                      RecognizerResult("ORGANIZATION", 45, 54, 0.85)], text)
+    assert [text[s.start:s.end] for s in found] == ["Echo", "Zorblax Court"]
+    text = "we played at The Echo"  # mid-sentence "The" is the name's own
+    assert [text[s.start:s.end] for s in _resolve([RecognizerResult("LOCATION", 13, 21, 0.6)], text)] == ["The Echo"]
+
+
+def test_a_name_and_its_gloss_and_a_place_with_its_country_are_one_span():
+    from presidio_analyzer import RecognizerResult
+
+    from pipeline.deid import _resolve
+
+    text = "the Vienna Court of Appeal (Oberlandesgericht) and Warsaw, Poland, and “Centre of Studies”"
+    found = _resolve([RecognizerResult("ORGANIZATION", 4, 26, 0.85),
+                      RecognizerResult("ORGANIZATION", 28, 45, 0.6),
+                      RecognizerResult("LOCATION", 51, 57, 0.6), RecognizerResult("LOCATION", 59, 65, 0.6),
+                      RecognizerResult("ORGANIZATION", 72, 89, 0.6)], text)
+    assert [text[s.start:s.end] for s in found] == [
+        "Vienna Court of Appeal (Oberlandesgericht)", "Warsaw, Poland", "“Centre of Studies”"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import shutil
 
 import pytest
@@ -78,10 +80,7 @@ def test_a_section_may_be_declared_once(tmp_path):
 
 
 def test_an_empty_entity_list_is_refused_not_a_policy_that_redacts_nothing(tmp_path):
-    d = _copy(tmp_path, lambda t: t.replace(
-        "  entities: [PERSON, LOCATION, STREET_ADDRESS, UK_POSTCODE, US_ZIP, PHONE_NUMBER, EMAIL_ADDRESS,\n"
-        "             URL, IP_ADDRESS, HANDLE, UK_NHS, ID_NUMBER, US_SSN, CREDIT_CARD, IBAN_CODE, AGE, DATE]",
-        "  entities: []", 1))
+    d = _copy(tmp_path, lambda t: re.sub(r"  entities: \[[^\]]*\]", "  entities: []", t, count=1))
     assert "entities: []" in (d / "policy.yaml").read_text()
     with pytest.raises(PolicyError, match="at least 1"):
         load_policy(d)

@@ -25,3 +25,8 @@ def test_clinical_words_are_not_names(engine, text):
 def test_derived_words_are_not_rare_names():
     assert DERIVED.search("possessiveness") and DERIVED.search("dissociating")
     assert not DERIVED.search("zorblax")
+
+
+@pytest.mark.parametrize("text", ["i'm gay and scared to tell anyone", "Fundamental Freedoms matter"])
+def test_cue_words_and_plural_common_nouns_are_not_names(engine, text):
+    assert [s for s in spans(engine, text) if s[1] == "PERSON"] == []

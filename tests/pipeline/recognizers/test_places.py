@@ -36,3 +36,8 @@ def test_common_nouns_are_not_organisations(engine, text):
 def test_unicode_folding():
     assert fold("İzmir") == "izmir" and fold("Łódź") == "łodz"
     assert ("izmir",) in {p for p, _ in place_names()["izmir"]}
+
+
+def test_a_venue_keeps_its_own_article_and_state_codes_after_to(engine):
+    assert ("The Echo", "LOCATION") in spans(engine, "playing tonight at The Echo")
+    assert any(v == "GA" for v, _ in spans(engine, "made it back home to GA"))
