@@ -292,6 +292,9 @@ def deid_eval(
                         f"{r['masked_outside_annotations'] * 100:.1f}% of masked outside annotations, "
                         f"{r['durations_redacted']} durations and {r['clinical_terms_redacted']} clinical words masked",
                   title_justify="left")
+        if not r["labels"]:  # no annotations (counsel_chat): the title says it all
+            out.print(t.title)
+            continue
         for col in ("label", "spans", "recall (any type)", "95% interval"):
             t.add_column(col, justify="left" if col == "label" else "right")
         for label, e in r["labels"].items():

@@ -41,6 +41,7 @@ KNOWN_ENTITIES = (
 # Guesses (a model, a gazetteer, word rarity): they yield to the clinical keep-list and, on
 # overlap, to any pattern type (e-mail, phone, date, ID...).
 GUESSED = frozenset({"PERSON", "LOCATION", "ORGANIZATION"})
+CUE_RECOGNIZERS = frozenset({"SelfIntroductionRecognizer"})
 OPERATORS = ("placeholder", "redact", "mask", "hash")
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
 NOT_RECALLED = frozenset({"AGE", "DATE"})
@@ -184,14 +185,19 @@ def _resolve(results: Iterable, text: str = "") -> list[Span]:
        any recognizer found is left in clear), typed by the strongest member: a pattern type
        over a guess, then the higher score, then the longer span.
     """
+    results = list(results)
+    # a name given with a cue ("my name is ...", "dr ...") is not a guess: the keep-list does
+    # not apply to it (a drug dictionary's odd synonym must never unmask a stated name)
+    cued = {(r.start, r.end) for r in results
+            if (getattr(r, "recognition_metadata", None) or {}).get("recognizer_name") in CUE_RECOGNIZERS}
     spans = [Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results]
     if text:
         spans = [t for t in (_trim(text, s) for s in spans) if t.end > t.start and _plausible(text, t)]
         # a hashtag is the name it tags: "#Kashmir" is masked whole
         spans = [Span(s.start - 1, s.end, s.entity_type, s.score)
                  if s.start > 0 and text[s.start - 1] == "#" else s for s in spans]
-    if text:
-        spans = [part for s in spans for part in _without_kept_words(text, s)]
+        spans = [part for s in spans
+                 for part in ([s] if (s.start, s.end) in cued else _without_kept_words(text, s))]
     spans.sort(key=lambda s: (s.start, -s.end))
     merged: list[Span] = []
     group: list[Span] = []

@@ -7,8 +7,9 @@ Sources:
   package (Fast Data Science, MIT; built from DrugBank, MeSH, Wikipedia and MedlinePlus, about
   107,000 variants, updated with each release, no download). We read its data file directly
   (the package's own module would import `requests`). Single words of 4+ letters only;
-  words that are also person names in Faker's lists (e.g. "allegra", "camila") are left out,
-  so a drug list can never unmask a person.
+  words that are also person names in any of Faker's locales (54,000 names: "allegra",
+  "kendrick", which the dictionary lists as a synonym) are left out, and a name given with a
+  cue ("my name is ...") never yields to the list.
 - symptoms and care words: `pipeline/clinical_words.txt`, a short list kept by us (no
   maintained open list of lay mental-health vocabulary exists as a package): each line a
   word stem that appears in help-seeking text and carries clinical meaning.
@@ -23,7 +24,7 @@ import pickle
 from functools import lru_cache
 from pathlib import Path
 
-from .recognizers.wordlists import WORD, first_and_last_names, fold
+from .recognizers.wordlists import WORD, all_faker_names, first_and_last_names, fold
 
 CLINICAL_WORDS_FILE = Path(__file__).with_name("clinical_words.txt")
 DRUG_PACKAGE = "drug_named_entity_recognition"
@@ -51,7 +52,7 @@ def medication_names() -> frozenset[str]:
         pass
     with bz2.open(source, "rb") as fh:
         data = pickle.load(fh)  # noqa: S301 - the pinned, hash-checked package's own data
-    names = first_and_last_names()
+    names = all_faker_names()
     out = set()
     for variant in data["drug_variant_to_canonical"]:
         v = fold(variant)

@@ -113,11 +113,12 @@ class SelfIntroductionRecognizer(ChatRecognizer):
 
     ENTITIES = ("PERSON",)
     SCORE = 0.85
-    # (pattern, strict): strict patterns take any non-common word; others need a gazetteer name
+    # (pattern, strict): strict patterns take any non-common word; others need a gazetteer
+    # name; None marks the weakest cue ("i'm")
     PATTERNS = (
         (r"\bmy name(?:'s| is)\s+(?P<name>[^\W\d_][\w'\-]+(?:\s+[^\W\d_][\w'\-]+)?)", True),
         (r"\b(?:name's|call me|they call me|known as|it's|this is)\s+(?P<name>[^\W\d_][\w'\-]+)", False),
-        (r"\b(?:i'm|i am|im)\s+(?P<name>[^\W\d_][\w'\-]+)\b", False),
+        (r"\b(?:i'm|i am|im)\s+(?P<name>[^\W\d_][\w'\-]+)\b(?P<age>\s*,\s*\d{1,2}\b)?", None),
         (r"\b(?:dr|mr|mrs|ms|mx|prof|rev|dj|lil)\.?\s+"
          r"(?P<name>[^\W\d_][\w'\-]+(?:\s+[^\W\d_][\w'\-]+)?)", True),
         (r"\b(?:doctor|miss|nurse|professor|sister|father|lord|lady|sir|dame|king|queen|prince|"
@@ -143,7 +144,10 @@ class SelfIntroductionRecognizer(ChatRecognizer):
                 for w in words:
                     low = fold(w)
                     z = zipf(low)
-                    ok = low not in (FUNCTION_WORDS if strict else NOT_NAMES) and z < NAME_ZIPF_TITLE and (
+                    # after "i'm" (the weakest cue: "i'm gay", "i'm christian") a word that is a
+                    # name only after a cue needs an age after it ("i'm june, 17")
+                    never = NOT_NAMES if strict is None and not m.groupdict().get("age") else FUNCTION_WORDS
+                    ok = low not in never and z < NAME_ZIPF_TITLE and (
                         strict or low in names or (title(w) and z < NAME_ZIPF_LOWER)
                         or (low in stems and z < NICKNAME_ZIPF))
                     if not ok:

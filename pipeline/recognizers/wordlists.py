@@ -65,6 +65,27 @@ def first_and_last_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def all_faker_names() -> frozenset[str]:
+    """First and last names of every Faker locale (for exclusions, not for detection: many
+    are common words in English)."""
+    import pkgutil
+
+    import faker.providers.person as person
+
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
+        except ImportError:  # pragma: no cover
+            continue
+        for attr in ("first_names", "last_names", "first_names_male", "first_names_female"):
+            values = getattr(provider, attr, ())
+            if isinstance(values, (list, tuple, dict, set, frozenset)):
+                names.update(fold(str(n).strip()) for n in values)
+    return frozenset(names)
+
+
+@lru_cache(maxsize=1)
 def first_names() -> frozenset[str]:
     return frozenset(n for n in _faker_names(("first_names", "first_names_male",
                                               "first_names_female")) if n.isalpha())

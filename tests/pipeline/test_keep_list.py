@@ -24,3 +24,13 @@ def test_symptoms_and_care_words_by_stem():
     assert not is_kept("Sarah")
     text = "Prozac and counselling"
     assert [text[a:b] for a, b in kept_words(text)] == ["Prozac", "counselling"]
+
+
+def test_a_drug_synonym_that_is_a_name_anywhere_is_not_kept():
+    # the dictionary lists "kendrick" as a synonym of cefotaxime; it is a name in Faker's lists
+    assert "kendrick" not in medication_names() and not is_kept("Kendrick")
+
+
+def test_a_stated_name_never_yields_to_the_keep_list(engine):
+    text = "my name is prozac"  # absurd, but a cue phrase beats any list
+    assert [text[s.start:s.end] for s in engine.analyze([text])[0]] == ["prozac"]
