@@ -118,7 +118,7 @@ def _user_ids(raw: Path, data_dir: Path) -> dict[str, str]:
 
 def test_retention_deletes_expired_records_and_shreds_keys(tmp_path, data_dir):
     raw = tmp_path / "raw"
-    generate(raw, users=10, days=30, seed=9)
+    generate(raw, users=25, days=30, seed=9)  # enough people for some to consent to QI
     run_batch(raw, data_dir)
     with stages.open_stores(stages.Layout(data_dir)) as (keys, vault):
         assert vault.record_ids("qi_transcripts")
