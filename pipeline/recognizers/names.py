@@ -22,7 +22,9 @@ NAME_ZIPF_TITLE = 5.6  # a Title-case gazetteer name mid-sentence is a name unle
 NAME_ZIPF_LOWER = 5.0  # a lower-case gazetteer name is a name unless this common
 NICKNAME_ZIPF = 4.0  # after a cue, a first-name stem rarer than this is a nickname ("i'm jess")
 SURNAME_ZIPF_LOWER = 4.0  # a lower-case word after a lower-case name is a surname if rarer
-RARE_ZIPF_TITLE = 4.3  # a capitalised word mid-sentence this rare is a proper noun
+RARE_ZIPF_TITLE = 5.0  # a capitalised word mid-sentence this rare is a proper noun (chat) ...
+RARE_ZIPF_TITLE_DOCUMENT = 4.3  # ... or in a document, whose nouns are often capitalised
+DOCUMENT_CHARS = 150  # a text longer than this is written as a document
 RARE_ZIPF_SENTENCE_START = 3.5  # ... at the start of a sentence, where everything is capitalised
 RARE_ZIPF_LOWER = 2.5  # a lower-case word this rare (unknown names, handles) is taken as one
 DERIVED = re.compile(r"(?:ness|ings?|tion|sion|ment|ity|ism|ist|ive|ful|ous|less|able|ible|ed|ary|ory|ial|"
@@ -44,7 +46,7 @@ class NameGazetteerRecognizer(ChatRecognizer):
     SCORE = 0.6
     RARE_SCORE = 0.5
 
-    def _is_name(self, word: str, low: str, sentence_start: bool) -> float:
+    def _is_name(self, word: str, low: str, sentence_start: bool, document: bool = False) -> float:
         names = first_and_last_names()
         if len(low) < 2 or low in NOT_NAMES or not low.replace("'", "").replace("-", "").isalpha():
             return 0.0
@@ -61,7 +63,8 @@ class NameGazetteerRecognizer(ChatRecognizer):
                 limit = NAME_ZIPF_TITLE
             return self.SCORE if z < limit else 0.0
         if len(low) >= 3 and is_title:
-            limit = RARE_ZIPF_SENTENCE_START if sentence_start else RARE_ZIPF_TITLE
+            limit = (RARE_ZIPF_SENTENCE_START if sentence_start
+                     else RARE_ZIPF_TITLE_DOCUMENT if document else RARE_ZIPF_TITLE)
             if low.endswith("s") and zipf(low[:-1]) >= limit:
                 return 0.0  # the plural of a common noun ("Freedoms")
             return self.RARE_SCORE if z < limit else 0.0
@@ -73,6 +76,7 @@ class NameGazetteerRecognizer(ChatRecognizer):
 
     def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:
         out = []
+        document = len(text) > DOCUMENT_CHARS
         words = list(WORD.finditer(text))
         i = 0
         while i < len(words):
@@ -80,7 +84,7 @@ class NameGazetteerRecognizer(ChatRecognizer):
             word = m.group(0)
             low = fold(word)
             low = low[:-2] if low.endswith("'s") else low
-            score = self._is_name(word, low, at_sentence_start(text, m.start()))
+            score = self._is_name(word, low, at_sentence_start(text, m.start()), document)
             if not score:
                 i += 1
                 continue
@@ -90,7 +94,7 @@ class NameGazetteerRecognizer(ChatRecognizer):
                 nxt = words[j].group(0)
                 nlow = fold(nxt)
                 if nlow in NOT_NAMES or not (
-                        self._is_name(nxt, nlow, False)
+                        self._is_name(nxt, nlow, False, document)
                         or (title(nxt) and title(word) and zipf(nlow) < NAME_ZIPF_TITLE)
                         or (nxt.islower() and word.islower() and zipf(nlow) < SURNAME_ZIPF_LOWER)):
                     break
