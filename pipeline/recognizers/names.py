@@ -4,7 +4,9 @@
 Thresholds are wordfreq Zipf frequencies (Zipf 6 = once per thousand words, 3 = once per
 million). Lower-case words with an English derivational ending ("-ness", "-ing", "-tion")
 are never taken for names on rarity alone: unknown names do not end that way, clinical words
-("dissociating", "possessiveness") do.
+("dissociating", "possessiveness") do. Capitalisation is read by register: in a document (a
+text over DOCUMENT_CHARS) nouns are often capitalised ("the Convention"), so a capitalised
+word there must be rarer to count as a name than in a short chat message.
 """
 
 from __future__ import annotations

@@ -30,3 +30,15 @@ def test_derived_words_are_not_rare_names():
 @pytest.mark.parametrize("text", ["i'm gay and scared to tell anyone", "Fundamental Freedoms matter"])
 def test_cue_words_and_plural_common_nouns_are_not_names(engine, text):
     assert [s for s in spans(engine, text) if s[1] == "PERSON"] == []
+
+
+def test_capitalisation_is_read_by_register():
+    from pipeline.recognizers.names import NameGazetteerRecognizer
+
+    r = NameGazetteerRecognizer()
+    short = "no one here likes Trump at all"
+    assert [short[x.start:x.end] for x in r.analyze(short, [])] == ["Trump"]
+    # the same word in a document, where nouns are often capitalised, needs to be rarer
+    document = ("The applicant complained under Article 6 of the Convention that the proceedings "
+                "had been unfair, and that no one here likes Trump at all, which the Government disputed.")
+    assert "Trump" not in [document[x.start:x.end] for x in r.analyze(document, [])]

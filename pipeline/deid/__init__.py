@@ -1,0 +1,29 @@
+"""De-identification of free text with Presidio and a pinned spaCy model.
+
+- `engine`: the analyzer, one per process (`get_engine`), built from explicit configuration;
+- `spans`: raw findings to one span per masked stretch (overlaps merged, guesses trimmed,
+  the clinical keep-list applied);
+- `operators`: how a conversation's spans are replaced, and re-masking of recurring
+  identifiers;
+- `workers`: a process pool over all cores for large batches and whole partitions.
+
+Texts are analysed in batches through `nlp.pipe`; identical texts are analysed once.
+"""
+
+from __future__ import annotations
+
+from .engine import (BATCH_SIZE, DEFAULT_MODEL, KNOWN_ENTITIES, LANGUAGE, MODEL_ENV,
+                     RECOGNIZERS_FILE, SCORE_THRESHOLD, SPACY_EXCLUDE, Engine,
+                     _ensure_offline_tldextract, engine_loads, get_engine, model_name)
+from .operators import OPERATORS, Operator
+from .spans import GUESSED, Span, resolve
+from .workers import (PARALLEL_MIN_TEXTS, analyze_texts, default_workers, run_in_pool,
+                      shutdown_pool)
+
+__all__ = [
+    "BATCH_SIZE", "DEFAULT_MODEL", "GUESSED", "KNOWN_ENTITIES", "LANGUAGE", "MODEL_ENV",
+    "OPERATORS", "PARALLEL_MIN_TEXTS", "RECOGNIZERS_FILE", "SCORE_THRESHOLD", "SPACY_EXCLUDE",
+    "Engine", "Operator", "Span", "_ensure_offline_tldextract", "analyze_texts",
+    "default_workers", "engine_loads", "get_engine", "model_name", "resolve", "run_in_pool",
+    "shutdown_pool",
+]
