@@ -54,7 +54,7 @@ OperatorName = Literal[OPERATORS]  # type: ignore[valid-type]
 
 
 class Deidentification(_Frozen):
-    """How free text is de-identified (pipeline/deid.py)."""
+    """How free text is de-identified (pipeline/deid/)."""
 
     # locales whose language has a configured model: only those are accepted (another code
     # would silently go through the English model)
