@@ -24,12 +24,12 @@ import pickle
 from functools import lru_cache
 from pathlib import Path
 
-from .recognizers.wordlists import WORD, all_faker_names, first_and_last_names, fold
+from .recognizers.wordlists import WORD, all_faker_names, first_and_last_names, fold, place_words
 
 CLINICAL_WORDS_FILE = Path(__file__).with_name("clinical_words.txt")
 DRUG_PACKAGE = "drug_named_entity_recognition"
 DRUG_DATA = "drug_ner_dictionary.pkl.bz2"
-MIN_DRUG_LETTERS = 4
+MIN_DRUG_LETTERS = 5  # shorter brand names collide with names ("aman")
 
 
 def _drug_file() -> Path:
@@ -52,7 +52,7 @@ def medication_names() -> frozenset[str]:
         pass
     with bz2.open(source, "rb") as fh:
         data = pickle.load(fh)  # noqa: S301 - the pinned, hash-checked package's own data
-    names = all_faker_names()
+    names = all_faker_names() | place_words()
     out = set()
     for variant in data["drug_variant_to_canonical"]:
         v = fold(variant)
@@ -74,17 +74,31 @@ def clinical_stems() -> tuple[str, ...]:
     return tuple(sorted({fold(l.split("#")[0].strip()) for l in lines if l.split("#")[0].strip()}))
 
 
-def is_kept(word: str) -> bool:
-    """Whether `word` is a medication name or begins with a clinical stem ("dissociating"
-    begins with "dissociat")."""
+# What may follow a clinical stem for the word to stay a clinical word: inflections and
+# derivations ("counsel" -> "counselling", "counsellor"; "panic" -> "panicked"), never an
+# arbitrary tail ("Counsell", "Panicker", "Abusaleh" are names).
+STEM_ENDINGS = frozenset("""
+- s es ed d ing ings ion ions ive ively ivity ity ities ness al ally ic ics ical ically
+er ers or ors ist ists y ies ied ant ants ation ations ated ating ate ates ise ised ises
+ising ize ized izes izing ment ments ous ously ia ias iac iacs iatric iatrics iatrist
+iatrists iatry ologist ologists ology ological otic otics osis oses led ling lings lor lors
+lled lling llor llors ked king ky ty ety eties ous ously ing ed on ons al y ic ia
+""".split()) | {""}
+
+
+def is_kept(word: str, mid_sentence_capital: bool = False) -> bool:
+    """Whether `word` is a medication name, or a clinical stem with an ordinary ending
+    ("dissociating" = "dissociat" + "ing"). A capitalised word mid-sentence is kept only
+    as a medication name: that is how names are written, so a stem alone proves nothing."""
     w = fold(word)
     if w.endswith("'s"):
         w = w[:-2]
     if w in medication_names():
         return True
-    if w in first_and_last_names():
+    if mid_sentence_capital or w in first_and_last_names():
         return False  # "panicucci" is a surname, not panic
-    return any(w.startswith(stem) for stem in _stems_by_letter().get(w[:1], ()))
+    return any(w.startswith(stem) and w[len(stem):] in STEM_ENDINGS
+               for stem in _stems_by_letter().get(w[:1], ()))
 
 
 @lru_cache(maxsize=1)
@@ -95,6 +109,22 @@ def _stems_by_letter() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def kept_words(text: str) -> list[tuple[int, int]]:
-    """Offsets of every kept word in `text`."""
-    return [m.span() for m in WORD.finditer(text) if is_kept(m.group(0))]
+def kept_words(text: str, offset: int = 0, whole: str = "") -> list[tuple[int, int]]:
+    """Offsets of every kept word in `text` (a span of `whole` starting at `offset`, so that
+    a word's position in its sentence can be judged)."""
+    whole = whole or text
+    out = []
+    for m in WORD.finditer(text):
+        word = m.group(0)
+        at = offset + m.start()
+        capital = word[:1].isupper() and not _sentence_start(whole, at)
+        if is_kept(word, capital):
+            out.append(m.span())
+    return out
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    j = at - 1
+    while j >= 0 and text[j] in " \t\"'‘“(":
+        j -= 1
+    return j < 0 or text[j] in ".!?\n"

@@ -39,6 +39,23 @@ def _worth_recalling(span: Span, value: str) -> bool:
     return zipf(value) < RECALL_MAX_ZIPF
 
 
+def _wanted(span: Span, entities: frozenset[str]) -> Span | None:
+    """The span if the policy replaces its type, or one of the types merged into it ("Derby"
+    found as a place and as an organisation stays masked when only places are replaced)."""
+    if span.entity_type in entities:
+        return span
+    for other in span.others:
+        if other in entities:
+            return Span(span.start, span.end, other, span.score)
+    return None
+
+
+def _public(value: str, numbers: frozenset[str]) -> bool:
+    """A public line written in figures only: a number spelled partly in words ("oh seven
+    ... 8 5 2 5 8") is someone's own, whatever its figures spell."""
+    return not any(c.isalpha() for c in value) and _digits(value) in numbers
+
+
 def _digits(value: str) -> str:
     return "".join(c for c in value if c.isdigit())
 
@@ -98,9 +115,10 @@ class Operator:
         if self._pattern is None or self._pattern[0] != len(self._seen):
             alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+")
                                     for v in sorted(self._seen, key=len, reverse=True))
-            # token boundaries: "don" recurs in "don said", not in "don't"; "jess's" is "jess"
+            # token boundaries: "don" recurs in "don said", not in "don't" or "o'don";
+            # "jess's" and "'jess'" are "jess"
             self._pattern = (len(self._seen), re.compile(
-                rf"(?<![\w'’])(?:{alternatives})(?!\w|['’](?![sS]\b)\w)", re.IGNORECASE))
+                rf"(?<!\w)(?<!\w['’])(?:{alternatives})(?!\w|['’](?![sS]\b)\w)", re.IGNORECASE))
         extra = []
         for m in self._pattern[1].finditer(text):
             if all(m.end() <= s.start or m.start() >= s.end for s in spans):
@@ -113,10 +131,10 @@ class Operator:
         plus identifiers met earlier in the conversation that recur here. Exactly what
         `apply` replaces (`mhpipe redact` reports these as its `entities`)."""
         if self.entities is not None:
-            spans = [s for s in spans if s.entity_type in self.entities]
+            spans = [w for w in (_wanted(s, self.entities) for s in spans) if w is not None]
         if self.public_numbers:
             spans = [s for s in spans if not (s.entity_type == "PHONE_NUMBER"
-                                              and _digits(text[s.start:s.end]) in self.public_numbers)]
+                                              and _public(text[s.start:s.end], self.public_numbers))]
         spans = list(spans)
         return sorted(spans + self._recall(text, spans), key=lambda s: s.start)
 

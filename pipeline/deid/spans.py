@@ -19,6 +19,7 @@ class Span:
     end: int
     entity_type: str
     score: float
+    others: tuple[str, ...] = ()  # types of other findings merged into this span
 
 
 def resolve(results: Iterable, text: str = "") -> list[Span]:
@@ -51,7 +52,8 @@ def resolve(results: Iterable, text: str = "") -> list[Span]:
     for s in spans + [Span(1 << 62, 1 << 62, "", 0.0)]:
         if group and s.start >= end:
             best = max(group, key=lambda g: (g.entity_type not in GUESSED, g.score, g.end - g.start))
-            merged.append(Span(group[0].start, end, best.entity_type, best.score))
+            others = tuple(sorted({g.entity_type for g in group} - {best.entity_type}))
+            merged.append(Span(group[0].start, end, best.entity_type, best.score, others))
             group = []
         if s.entity_type:
             group.append(s)
@@ -61,15 +63,15 @@ def resolve(results: Iterable, text: str = "") -> list[Span]:
 
 PLACE_KINDS = frozenset({"LOCATION", "STREET_ADDRESS", "UK_POSTCODE", "US_ZIP"})
 _GLOSS_GAP = re.compile(r"\s*[(\[]\s*[“\"'‘]?")
+_CLOSE = re.compile(r"[”\"’']?[ \t]{0,3}[)\]]")
 _PLACE_GAP = re.compile(r"\s*,\s*|\s+")
-_OPEN_QUOTES, _CLOSE_QUOTES = "“\"‘'«", "”\"’'»"
 
 
 def _join_glosses(text: str, spans: list[Span]) -> list[Span]:
     """A name and its gloss are one identifier: "Vienna Court of Appeal (Oberlandesgericht)",
     "PKK (the Kurdistan Workers' Party)" and a place qualified by a larger one ("Warsaw,
     Poland", "Famagusta, Kennedy Avenue") are masked as one span, brackets included; a name
-    in quotes takes its quotes ("“Centre of Higher Studies”")."""
+    in quotes is masked without them (quotes reveal nothing, and "'Kat'" must stay "Kat")."""
     out: list[Span] = []
     for s in spans:
         if out:
@@ -80,23 +82,17 @@ def _join_glosses(text: str, spans: list[Span]) -> list[Span]:
             if gloss or place:
                 end = s.end
                 if gloss:
-                    close = re.match(r"[”\"’']?\s*[)\]]", text[end:])
-                    end += close.end() if close else 0
-                out[-1] = Span(prev.start, end, prev.entity_type, max(prev.score, s.score))
+                    close = _CLOSE.match(text, end)
+                    end = close.end() if close else end
+                others = tuple(sorted((set(prev.others) | set(s.others) | {s.entity_type}) - {prev.entity_type}))
+                out[-1] = Span(prev.start, end, prev.entity_type, max(prev.score, s.score), others)
                 continue
         out.append(s)
-    quoted = []
-    for s in out:
-        start, end = s.start, s.end
-        if start > 0 and end < len(text) and text[start - 1] in _OPEN_QUOTES and text[end] in _CLOSE_QUOTES:
-            start, end = start - 1, end + 1
-        quoted.append(Span(start, end, s.entity_type, s.score) if (start, end) != (s.start, s.end) else s)
-    return quoted
+    return out
 
 
 _LEADING = re.compile(r"(?:(?:the|an)\s+|(?:[Mm]r|[Mm]rs|[Mm]s|[Mm]x|[Mm]iss|[Dd]r|[Pp]rof)\.?\s+)+")
 _SENTENCE_THE = re.compile(r"The\s+")  # "The" opens a sentence; mid-sentence it is a name's ("The Echo")
-_TRAILING = re.compile(r"(?:(?<=[a-z]{3})\.|[\s,;:!?])+$")  # "Affairs." but not "Z.M."
 
 
 def _trim(text: str, span: Span) -> Span:
@@ -109,8 +105,11 @@ def _trim(text: str, span: Span) -> Span:
     if lead is None and (span.start == 0 or re.search(r"[.!?\n]\s*$", text[max(0, span.start - 3):span.start])):
         lead = _SENTENCE_THE.match(value)
     start = span.start + (lead.end() if lead and lead.end() < len(value) else 0)
-    trail = _TRAILING.search(text, start, span.end)
-    end = trail.start() if trail else span.end
+    end = min(span.end, len(text))
+    while end > start and (text[end - 1] in " \t\n,;:!?" or (text[end - 1] == "." and end - 4 >= start
+                                                            and text[end - 4:end - 1].isalpha()
+                                                            and text[end - 4:end - 1].islower())):
+        end -= 1  # trailing punctuation, and a full stop after a word ("Affairs.", not "Z.M.")
     return span if (start, end) == (span.start, span.end) else Span(start, end, span.entity_type, span.score)
 
 
@@ -138,7 +137,7 @@ def _without_kept_words(text: str, span: Span) -> list[Span]:
         return [span]
     from ..keep_list import kept_words
 
-    kept = kept_words(text[span.start:span.end])
+    kept = kept_words(text[span.start:span.end], span.start, text)
     if not kept:
         return [span]
     parts, pos = [], 0

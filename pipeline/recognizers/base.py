@@ -5,7 +5,7 @@ and patterns declared as data."""
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import Optional
 
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 

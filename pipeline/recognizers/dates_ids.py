@@ -84,8 +84,9 @@ class RecordNumberRecognizer(ChatPatternRecognizer):
             r"(?:id|number|no\.?)|record (?:number|no\.?)|case (?:number|no\.?|ref)|ref(?:erence)?"
             r"(?: number| no\.?)?|id(?: number| no\.?)?|nino|ni number|member(?:ship)? (?:number|no\.?))"
             r"\s*(?:is|:|#)?\s*[A-Z]{0,3}[\-\s]?\d[\d\-\s]{3,14}\d[A-Z]?\b", 0.7),
-        Pattern("numbered", r"(?i)(?<=\b(?:no|nos|number|numbers|ref)\.?\s*(?::|#)?\s*(?:\d[\w/.\-]*,\s*)*)"
-                r"[A-Z]{0,3}-?\d[\w/\-]*\d\b", 0.6),
+        # bounded look-behind: an unbounded one is cubic in a run of spaces (a hostile line)
+        Pattern("numbered", r"(?i)(?<=\b(?:no\.|nos\.?|number|numbers|ref\.?)[ \t]{0,3}(?::|#)?[ \t]{0,3}"
+                r"(?:\d[\w/.\-]{0,20},[ \t]{0,3}){0,10})[A-Z]{0,3}-?\d[\w/\-]{0,30}\d\b", 0.6),
         Pattern("slash number", r"(?<![\w/.])\d{1,6}/\d{1,6}(?:/\d{1,4})?(?![\w/])", 0.5),
         Pattern("letters and digits", r"(?-i:\b[A-Z]{1,3}[\-/]?\d{4,}[A-Z]{0,2}\b)", 0.55),
     ]

@@ -45,7 +45,8 @@ class SpelledEmailRecognizer(ChatPatternRecognizer):
     _DOT = r"(?:\s*[\[(]\s*dot\s*[\])]\s*|\s+dot\s+|\.)"
     PATTERNS = [Pattern(
         "spelled email",
-        rf"(?i)\b[\w+\-]+(?:{_DOT}[\w+\-]+)*{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*"
+        # bounded parts: unbounded ones are quadratic on a long token without " at "
+        rf"(?i)(?<![\w+\-.])[\w+\-]{{1,64}}(?:{_DOT}[\w+\-]{{1,64}}){{0,4}}{_AT}[\w\-]{{1,63}}(?:{_DOT}[\w\-]{{1,63}}){{0,3}}"
         rf"(?:\s*[\[(]\s*dot\s*[\])]\s*|\s+dot\s+)(?:com|org|net|edu|gov|co|uk|io|me|info|biz|de|fr|ie|au|ca|nz|in|us)\b"
         rf"(?:{_DOT}(?:uk|au|nz|in|za))?", 0.7)]
     ENTITY = "EMAIL_ADDRESS"

