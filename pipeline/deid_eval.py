@@ -149,29 +149,6 @@ def evaluate_spans(corpus: str, texts: list[str], truth: list[list[tuple[int, in
     return report
 
 
-# -- over-redaction on text without annotations ------------------------------------------
-def over_redaction(texts: list[str], analyze: Analyzer, top: int = 15) -> dict:
-    total = redacted = 0
-    strings: Counter[str] = Counter()
-    durations_hit: Counter[str] = Counter()
-    for text, found in zip(texts, analyze(texts)):
-        total += sum(not c.isspace() for c in text)
-        for s in found:
-            value = text[s.start:s.end]
-            redacted += sum(not c.isspace() for c in value)
-            strings[f"{s.entity_type}:{value.lower()}"] += 1
-        for m in DURATION.finditer(text):
-            if any(s.start < m.end() and m.start() < s.end for s in found):
-                durations_hit[m.group(0).lower()] += 1
-    return {
-        "texts": len(texts),
-        "over_redaction": round(redacted / max(1, total), 5),
-        "top_redacted": strings.most_common(top),
-        "durations_redacted": sum(durations_hit.values()),
-        "durations_redacted_examples": durations_hit.most_common(10),
-    }
-
-
 def run_all(analyze: Analyzer, eval_dir: Path | None, synthetic_users: int = 150,
             make_operator: Callable | None = None) -> dict:
     """Every set: the generator's ground truth (scored on spans and types) and each external

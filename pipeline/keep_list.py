@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import bz2
 import importlib.util
-import os
 import pickle
 from functools import lru_cache
 from pathlib import Path
 
-from .recognizers.wordlists import WORD, all_faker_names, first_and_last_names, fold, place_words
+from .recognizers.wordlists import (WORD, all_faker_names, cached_json, first_and_last_names, fold,
+                                   place_words)
 
 CLINICAL_WORDS_FILE = Path(__file__).with_name("clinical_words.txt")
 DRUG_PACKAGE = "drug_named_entity_recognition"
@@ -44,28 +44,16 @@ def medication_names() -> frozenset[str]:
     """The folded single-word names, derived once per package version and kept in the cache
     folder (public data: reading it takes 30 ms, deriving it from the package 600 ms)."""
     source = _drug_file()
-    cache = (Path(os.environ.get("MHPIPE_CACHE", "data/cache"))
-             / f"medications-{source.stat().st_size}-{int(source.stat().st_mtime)}.txt")
-    try:
-        return frozenset(cache.read_text(encoding="utf-8").split("\n"))
-    except OSError:
-        pass
-    with bz2.open(source, "rb") as fh:
+    stat = source.stat()
+    return frozenset(cached_json(f"medications-{stat.st_size}-{int(stat.st_mtime)}", _derive_medications))
+
+
+def _derive_medications() -> list[str]:
+    with bz2.open(_drug_file(), "rb") as fh:
         data = pickle.load(fh)  # noqa: S301 - the pinned, hash-checked package's own data
     names = all_faker_names() | place_words()
-    out = set()
-    for variant in data["drug_variant_to_canonical"]:
-        v = fold(variant)
-        if len(v) >= MIN_DRUG_LETTERS and v.replace("-", "").isalpha() and v not in names:
-            out.add(v)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text("\n".join(sorted(out)), encoding="utf-8")
-        os.replace(tmp, cache)
-    except OSError:  # a read-only cache folder: derive it every time
-        pass
-    return frozenset(out)
+    return sorted({v for v in map(fold, data["drug_variant_to_canonical"])
+                   if len(v) >= MIN_DRUG_LETTERS and v.replace("-", "").isalpha() and v not in names})
 
 
 @lru_cache(maxsize=1)
@@ -81,8 +69,8 @@ STEM_ENDINGS = frozenset("""
 - s es ed d ing ings ion ions ive ively ivity ity ities ness al ally ic ics ical ically
 er ers or ors ist ists y ies ied ant ants ation ations ated ating ate ates ise ised ises
 ising ize ized izes izing ment ments ous ously ia ias iac iacs iatric iatrics iatrist
-iatrists iatry ologist ologists ology ological otic otics osis oses led ling lings lor lors
-lled lling llor llors ked king ky ty ety eties ous ously ing ed on ons al y ic ia
+iatrists iatry ologist ologists ology ological otic otics osis oses led ling lings lor
+lors lled lling llor llors ked king ky ty ety eties on ons
 """.split()) | {""}
 
 

@@ -19,13 +19,14 @@ from .spans import GUESSED, Span
 
 OPERATORS = ("placeholder", "redact", "mask", "hash")
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
-NOT_RECALLED = frozenset({"AGE", "DATE"})
+NOT_RECALLED = frozenset({"AGE", "DATE"})  # numbers that recur innocently ("34", dates)
 # A guess is searched for again in later messages only when it was a confident one or the
 # word is rare: once "appeal" or "hope" has been (wrongly) guessed a name, masking every
 # later "appeal" or "hope" would spread the mistake through the conversation.
 RECALL_MIN_SCORE = 0.6
 RECALL_MAX_ZIPF = 4.0
-RECALL_MAX_VALUES = 200  # bounds the per-conversation pattern  # numbers that recur innocently ("34", dates)
+RECALL_MAX_VALUES = 200  # bounds the per-conversation pattern
+
 
 def _worth_recalling(span: Span, value: str) -> bool:
     """Patterns always; a guessed name when confident or rare; a guessed place or

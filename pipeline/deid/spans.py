@@ -25,16 +25,19 @@ class Span:
 def resolve(results: Iterable, text: str = "") -> list[Span]:
     """One span per masked stretch of text.
 
-    1. A guess (PERSON, LOCATION, ORGANIZATION) loses every word on the clinical keep-list
-       (`keep_list`): "Prozac", "Counselling", "dissociating" stay; the rest of the guess
-       is still masked.
-    2. Overlapping spans are merged into one covering them all (a union, so no character
+    1. Guesses (PERSON, LOCATION, ORGANIZATION) lose a leading article or title and trailing
+       punctuation (`_trim`); organisation guesses that name nothing are dropped
+       (`_plausible`); a hashtag is masked with its "#".
+    2. A guess loses every word on the clinical keep-list (`keep_list`): "Prozac",
+       "Counselling", "dissociating" stay; the rest of the guess is still masked. A name
+       given with a cue is not a guess.
+    3. Overlapping spans are merged into one covering them all (a union, so no character
        any recognizer found is left in clear), typed by the strongest member: a pattern type
-       over a guess, then the higher score, then the longer span.
+       over a guess, then the higher score, then the longer span; a name and its gloss, or
+       a place and its country, become one span (`_join_glosses`).
     """
     results = list(results)
-    # a name given with a cue ("my name is ...", "dr ...") is not a guess: the keep-list does
-    # not apply to it (a drug dictionary's odd synonym must never unmask a stated name)
+    # a drug dictionary's odd synonym must never unmask a stated name ("my name is ...")
     cued = {(r.start, r.end) for r in results
             if (getattr(r, "recognition_metadata", None) or {}).get("recognizer_name") in CUE_RECOGNIZERS}
     spans = [Span(r.start, r.end, r.entity_type, round(float(r.score), 3)) for r in results]
@@ -100,9 +103,11 @@ def _trim(text: str, span: Span) -> Span:
     Court", "Mr Smith" -> "Smith") or trailing punctuation: they identify no one."""
     if span.entity_type not in GUESSED:
         return span
+    from ..recognizers.base import at_sentence_start  # not at import: policy checks stay light
+
     value = text[span.start:span.end]
     lead = _LEADING.match(value)
-    if lead is None and (span.start == 0 or re.search(r"[.!?\n]\s*$", text[max(0, span.start - 3):span.start])):
+    if lead is None and at_sentence_start(text, span.start):
         lead = _SENTENCE_THE.match(value)
     start = span.start + (lead.end() if lead and lead.end() < len(value) else 0)
     end = min(span.end, len(text))
@@ -122,7 +127,7 @@ def _plausible(text: str, span: Span) -> bool:
     if span.entity_type != "ORGANIZATION":
         return True
     value = text[span.start:span.end]
-    if span.entity_type == "ORGANIZATION" and not any(c.isupper() for c in value):
+    if not any(c.isupper() for c in value):
         return False
     words = value.split()
     if len(words) != 1:

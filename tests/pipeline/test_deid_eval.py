@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.deid import Span, analyze_texts
-from pipeline.deid_eval import (DURATION, covered, evaluate_spans, over_redaction, redacted_spans,
-                                score_docs, synthetic_corpus)
-from pipeline.eval_sets import Doc, available, counsel, wnut
+from pipeline.deid_eval import (DURATION, covered, evaluate_spans, redacted_spans, score_docs,
+                                synthetic_corpus)
+from pipeline.eval_sets import Doc, available, wnut
 from tests.conftest import EVAL
 
 needs_eval = pytest.mark.skipif(not (EVAL / "wnut17" / "dev.conll").exists(),
@@ -40,8 +40,8 @@ def test_duration_phrases_are_recognised_but_ages_are_not():
 
 
 def test_over_redaction_counts_characters_and_durations():
-    fake = lambda texts: [[Span(0, 3, "PERSON", 1)] for _ in texts]
-    r = over_redaction(["for two years now", "abc def"], fake)
+    docs = [Doc("for two years now"), Doc("abc def")]
+    r = score_docs("t", docs, [[Span(0, 3, "PERSON", 1)] for _ in docs])
     assert r["durations_redacted"] == 1
     assert r["over_redaction"] == round(6 / 20, 5)  # "for" + "abc" of 14 + 6 characters
 
