@@ -56,7 +56,10 @@ def run(
     append an audit record.
 
     Exit codes: 0 done; 1 refused (bad policy, key, lock, disk); 2 line counts do not
-    balance; 4 some partitions failed (the rest were published; they are retried next run)."""
+    balance; 3 safety alert: a new AI model version is less safe than the one before (the
+    run itself completed; see the summary and the `safety-alert` artifact); 4 some
+    partitions failed (the rest were published; they are retried next run). When several
+    hold, the first of 4, 2, 3 is returned."""
     if not raw.is_dir():
         _fail(f"raw folder {raw} does not exist (make sample data with: mhpipe synth --out {raw})")
     from .runners import RUNNERS
@@ -103,6 +106,9 @@ def run(
         _fail(failed, 4)
     if not summary["ingest"]["balanced"]:
         _fail("line counts do not balance: see the summary above", 2)
+    if summary.get("safety_alerts"):
+        _fail(f"safety alert: {len(summary['safety_alerts'])} finding(s) of the model-version "
+              "safety gate need human review (see the summary above)", 3)
 
 
 def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional[Path],
@@ -192,6 +198,10 @@ def print_summary(s: dict) -> None:
     if s.get("retained_releases_deleted"):
         t.add_row("older releases deleted (someone left the population)",
                   str(s["retained_releases_deleted"]))
+    for a in s.get("safety_alerts") or []:
+        t.add_row("[bold red]SAFETY ALERT[/]", escape(
+            f"{a['model_version']} worse than {a['previous_version']} on {a['measure']} "
+            f"({a['share']:.0%} vs {a['previous_share']:.0%}); review {a['review']}"))
     t.add_row("stage times (s)", ", ".join(f"{k} {v}" for k, v in s["timings_s"].items()))
     t.add_row("audit record", s["audit_hash"][:16])
     out.print(t)
@@ -213,11 +223,16 @@ def synth(
     fault_rate: float = typer.Option(0.0, min=0.0, max=0.99, help="Share of lines made invalid (every contract rule), plus half as many duplicates."),
     truth: Optional[Path] = typer.Option(None, help="Ground-truth CSV of inserted identifier spans (default: OUT/ground_truth.csv)."),
     files_per_day: int = typer.Option(1, min=1, help="Raw files per day."),
+    unsafe_model: bool = typer.Option(
+        False, "--unsafe-model",
+        help="Also roll out a model version (mh-assist-1.4) that never connects a flagged "
+             "session to a human: the model-version safety gate of `mhpipe run` must catch it."),
 ) -> None:
     """Write synthetic, contract-valid session logs with fake identifiers (Faker)."""
     from pipeline.synth import generate
 
-    counts = generate(out_dir, users, days, seed, fault_rate, truth, files_per_day)
+    counts = generate(out_dir, users, days, seed, fault_rate, truth, files_per_day,
+                      unsafe_model=unsafe_model)
     out.print(f"wrote {counts['lines']} lines ({counts['events']} events, {counts['faults']} "
               f"made invalid, {counts['duplicates']} duplicates) in {counts['files']} files "
               f"under {out_dir}; {counts['truth_spans']} identifier spans in the ground truth")

@@ -133,6 +133,21 @@ def release_artifact(data: str, publish: str | None) -> None:
                              description="Disclosure-controlled headline figures")
 
 
+@task(name="safety-alert", **_SAFE)
+def safety_alert(alerts: list[dict[str, Any]]) -> None:
+    """The model-version safety gate fired: error-level log lines and a markdown artifact
+    (aggregates and what to review; never a person). `mhpipe run` exits 3."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from pipeline.warehouse.safety_gate import Alert, alerts_markdown
+
+    log = get_run_logger()
+    for a in alerts:
+        log.error(Alert(**{k: v for k, v in a.items() if k != "review"}).message())
+    create_markdown_artifact(key="safety-alert", markdown=alerts_markdown(alerts),
+                             description="Model-version safety gate: needs human review")
+
+
 @task(name="audit", **_SAFE)
 def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch") -> str:
     return stages.write_audit(Path(data), kind, payload)
@@ -242,6 +257,8 @@ def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[s
         outputs = build_outputs(data, policies, now, publish)
         if not outputs.get("skipped"):
             release_artifact(data, publish)
+    if outputs.get("safety_alerts"):
+        safety_alert(outputs["safety_alerts"])
     summary = {
         "policy_version": policy["version"],
         "policy_digest": policy["digest"],

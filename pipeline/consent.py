@@ -67,3 +67,30 @@ def allowed_subjects(
         )["subject"].to_list()
         out[name] = (set(granted) & all_subjects) - too_young
     return out
+
+
+# Why someone is not in a purpose's population, in the order they are decided: age first
+# (it overrides any consent), then the latest consent event.
+REASONS = ("under_minimum_age", "withdrawn", "version_not_accepted", "not_consented")
+
+
+def exclusion_reasons(consents: pl.DataFrame, birth_years: pl.DataFrame, subjects: set[str],
+                      policy: Policy, purpose: str, now: datetime) -> pl.DataFrame:
+    """One row per subject: `reason` is None when their data may be used for `purpose`,
+    else one of REASONS. Agrees with `allowed_subjects` (a test checks it)."""
+    p = policy.purposes[purpose]
+    people = pl.DataFrame({"subject": sorted(subjects)}, schema={"subject": pl.String})
+    young = birth_years.filter(pl.lit(now.year - 1) - pl.col("birth_year") < p.minimum_age)
+    latest = latest_consent(consents).filter(pl.col("purpose") == purpose).select(
+        "subject", "action", "consent_version")
+    rows = people.join(latest, on="subject", how="left").with_columns(
+        young=pl.col("subject").is_in(young["subject"].implode()))
+    if p.lawful_basis != "consent":
+        reason = pl.when(pl.col("young")).then(pl.lit(REASONS[0]))
+    else:
+        reason = (pl.when(pl.col("young")).then(pl.lit(REASONS[0]))
+                  .when(pl.col("action") == "withdrawn").then(pl.lit(REASONS[1]))
+                  .when(~pl.col("consent_version").is_in(list(p.accepted_consent_versions)))
+                  .then(pl.lit(REASONS[2]))
+                  .when(pl.col("action").is_null()).then(pl.lit(REASONS[3])))
+    return rows.select("subject", reason.otherwise(None).cast(pl.String).alias("reason"))

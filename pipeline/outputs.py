@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import failpoints
-from .consent import allowed_subjects, latest_profile
+from .consent import allowed_subjects, exclusion_reasons, latest_profile
 from .datasets import sync_datasets
 from .intake import INTAKE_DATASET, read_intake
 from .policy import LoadedPolicy, load_policy
 from .store import PUBLISH_GROUP_ENV, Layout, open_stores, parse_now
 from .vault import Vault
+from .warehouse import safety_gate
 from .warehouse.analytics import research_tables
 from .warehouse.dp import BudgetExhausted
 from .warehouse.publish import drop_retained, publish
@@ -74,11 +75,16 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
     failpoints.hit("before-publish")
     pub = policy.policy.publication
     research = allowed.get(pub.purpose, set())
+    reasons = exclusion_reasons(frames["consent"], birth_years, subjects, policy.policy,
+                                pub.purpose, stamp)
+    # the safety gate watches everyone the safety-review purpose covers, up to now
+    alerts = safety_gate.evaluate(frames, _watched(policy.policy, allowed, research),
+                                  policy.policy)
     plan = publication_plan(layout, pub, stamp, early)
     if plan["due"]:
         try:
             release_id, changed, digests = _publish_release(layout, policy, frames, subjects,
-                                                            research, plan)
+                                                            research, reasons, plan)
         except BudgetExhausted as exc:
             plan = {**plan, "due": False, "reason": f"budget exhausted: {exc}"}
     if not plan["due"]:
@@ -98,6 +104,7 @@ def build_outputs(data: Path, policies: Path, now: str | None = None,
         "tables": digests,
         "release_id": release_id,
         "publication": {k: v for k, v in plan.items() if k in ("due", "reason", "cutoff", "next")},
+        "safety_alerts": [a.as_dict() for a in alerts],
     }
     tmp = state_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": key, "outputs": outputs,
@@ -146,14 +153,29 @@ def publication_plan(layout: Layout, pub, stamp: datetime, early: str | None) ->
             "cutoff_at": cutoff, "at": stamp, "current": current[0] if current else None}
 
 
+def _watched(policy, allowed: dict[str, set[str]], research: set[str]) -> set[str]:
+    """Whom the model-version safety gate watches: the population of the purpose of the
+    transcript dataset that keeps flagged sessions (vital interests), else research."""
+    for ds in policy.datasets.values():
+        if ds.only_sessions_with_risk:
+            return allowed.get(ds.purpose, research)
+    return research
+
+
 def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, research,
-                     plan: dict[str, Any]) -> tuple[str, bool, dict[str, str]]:
+                     reasons, plan: dict[str, Any]) -> tuple[str, bool, dict[str, str]]:
     """Build the research tables for the plan's cutoff, protect them (cross-release gate, or
     differential privacy), verify and swap them in. Returns (release id, new?, digests)."""
     from .warehouse import gate
 
+    import polars as pl
+
     pub = policy.policy.publication
-    tables = research_tables(frames, research, pub, plan["cutoff_at"])
+    # the release's own gate findings: its population, its cutoff
+    before = {k: (f.filter(pl.col("occurred_at") < plan["cutoff_at"]) if "occurred_at" in f.columns
+                  else f) for k, f in frames.items()}
+    tables = research_tables(frames, research, policy.policy, reasons, plan["cutoff_at"],
+                             safety_gate.evaluate(before, research, policy.policy))
     store = layout.vault.parent / "releases"
     # every release ever published (within the release retention), not only the files still
     # in the publish folder: a researcher may have kept a copy of a deleted one
@@ -163,6 +185,7 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
 
     # the audit chain's head, anchored in the release: `mhpipe audit verify --expect` it
     extra: dict[str, Any] = {"data_cutoff": plan["cutoff"], "publication": plan["reason"],
+                             "minimum_group_size": pub.minimum_group_size,
                              "audit_head": audit.head(layout.audit_log)}
     spend = None
     if pub.mode == "dp":
@@ -170,7 +193,8 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
 
         tables, spend = dp.privatise(tables, frames, research, pub, plan["cutoff_at"],
                                      layout.vault.parent / dp.LEDGER, plan["at"],
-                                     policy.policy.intake.retention_days)
+                                     policy.policy.intake.retention_days, reasons,
+                                     policy.policy.safety.connection_targets_minutes)
         extra.update(mechanism="zCDP Gaussian (OpenDP)", rho_spent=spend["rho"],
                      rho_cumulative_365d=spend["cumulative"], gate_cells_held=0,
                      gate_rows_carried=0)
@@ -183,7 +207,6 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
                      for t in tables if t.spec is not None)
     # people counts as the (gated or noisy) consent_coverage table releases them: an exact
     # count here would undo the gate and sit outside the DP budget
-    import polars as pl
 
     cov = next(t.frame for t in tables if t.name == "consent_coverage").filter(
         pl.col("dimension") == "overall")

@@ -141,6 +141,27 @@ class Publication(_Frozen):
         return self
 
 
+class Safety(_Frozen):
+    """Crisis oversight (pipeline/warehouse/safety.py, safety_gate.py)."""
+
+    # safety_escalation reports sessions connected to a human within each of these targets
+    connection_targets_minutes: tuple[int, ...] = Field(default=(15, 60), min_length=1,
+                                                        max_length=6)
+    # a model version is flagged when a share is worse than its predecessor's by more than
+    # this margin, and the 95% interval of the difference excludes zero
+    gate_margin: float = Field(default=0.05, gt=0, le=0.5)
+    # ... and both versions have at least this many people in the share's denominator
+    gate_min_people: int = Field(default=20, ge=MINIMUM_GROUP_SIZE, le=100000)
+
+    @model_validator(mode="after")
+    def _targets(self) -> "Safety":
+        t = self.connection_targets_minutes
+        if any(not 1 <= m <= 1440 for m in t) or list(t) != sorted(set(t)):
+            raise ValueError("connection_targets_minutes must be distinct minutes from 1 to "
+                             "1440, in increasing order")
+        return self
+
+
 class Policy(_Frozen):
     metadata: Metadata
     purposes: dict[Name, Purpose]
@@ -148,6 +169,7 @@ class Policy(_Frozen):
     intake: Intake
     datasets: dict[Name, Dataset]
     publication: Publication
+    safety: Safety = Safety()
 
     @model_validator(mode="after")
     def _names_resolve(self) -> "Policy":

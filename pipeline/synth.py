@@ -36,7 +36,8 @@ ETHNICITIES = ["White British", "white", "Asian British - Indian", "Pakistani", 
                "Black Caribbean", "Mixed", "Chinese", "Other", "prefer not to say"]
 LANGUAGES = ["English", "english", "Polish", "Urdu", "Welsh", "Punjabi"]
 CHANNELS = ["app", "app", "web", "sms", "voice"]
-MODELS = ["mh-assist-1.2", "mh-assist-1.3"]
+MODELS = ["mh-assist-1.2", "mh-assist-1.3"]  # 1.3 rolls out over the period
+UNSAFE_MODEL = "mh-assist-1.4"  # with `unsafe_model`: never connects a flagged session
 
 # Identifier templates: (template, entity types of its slots, in order)
 ID_TEMPLATES = [
@@ -131,8 +132,10 @@ def nhs_number(rng: random.Random) -> str:
 
 
 class _Gen:
-    def __init__(self, users: int, days: int, seed: int, fault_rate: float, canaries: bool = False):
+    def __init__(self, users: int, days: int, seed: int, fault_rate: float, canaries: bool = False,
+                 unsafe_model: bool = False):
         self.canaries = canaries
+        self.unsafe_model = unsafe_model
         self.n_users = users
         self.days = max(1, days)
         self.rng = random.Random(seed)
@@ -201,7 +204,8 @@ class _Gen:
     def user(self, u: int) -> None:
         rng, fake = self.rng, self.fake
         uid = f"user-{fake.uuid4()}"
-        birth_year = rng.randint(1945, 2008)
+        # a few are under 16 (excluded from every purpose with a minimum age)
+        birth_year = rng.randint(1945, 2008) if rng.random() > 0.02 else rng.randint(2010, 2012)
         person = {"first": fake.first_name(), "last": fake.last_name(),
                   "dob": datetime(birth_year, rng.randint(1, 12), rng.randint(1, 28))}
         decile = rng.randint(1, 10)
@@ -219,8 +223,9 @@ class _Gen:
         else:
             self.emit(self.at(start, 1), uid, "profile", **profile)
 
-        # consent: opt-in, some withdraw later
-        for purpose, p_grant, versions in (("research", 0.8, ["1", "2"]),
+        # consent: opt-in, some withdraw later; version "0" (a retired form) is accepted by
+        # no purpose of the shipped policy
+        for purpose, p_grant, versions in (("research", 0.8, ["0", "1", "2", "2", "2"]),
                                            ("quality_improvement", 0.5, ["1", "2"])):
             if rng.random() < p_grant:
                 self.emit(self.at(start, 0.5), uid, "consent", purpose=purpose,
@@ -250,16 +255,27 @@ class _Gen:
         rng = self.rng
         sid = f"sess-{self.fake.uuid4()}"
         t = 10.0 + rng.uniform(0, 600)
+        rollout = day / self.days  # share of sessions on the newer model grows over time
+        model = MODELS[1] if rng.random() < rollout else MODELS[0]
+        if self.unsafe_model and rng.random() < rollout:
+            model = UNSAFE_MODEL
         self.emit(self.at(day, t), uid, "session_started", sid, channel=channel, locale="en-GB",
-                  model_version=rng.choice(MODELS), app_version="4.2.0")
+                  model_version=model, app_version="4.2.0")
+        item9 = 0
         if k == 0 or k == last or rng.random() < 0.3:
             for instrument, total in (("PHQ-9", phq), ("GAD-7", gad)):
                 n = 9 if instrument == "PHQ-9" else 7
                 items = _items(rng, total, n)
-                self.emit(self.at(day, t + 1), uid, "assessment", instrument=instrument,
+                if instrument == "PHQ-9":  # item 9 (thoughts of self-harm) is rarer than the rest
+                    keep = 0 if rng.random() < 0.85 else items[8]
+                    items[8], items[0] = keep, min(3, items[0] + items[8] - keep)
+                    item9 = items[8]
+                # most questionnaires are answered in the session, some just after it
+                self.emit(self.at(day, t + 1), uid, "assessment",
+                          sid if rng.random() < 0.9 else None, instrument=instrument,
                           items=items, total=sum(items))
         turns = rng.randint(2, 5)
-        risky = rng.random() < 0.08
+        risky = rng.random() < (0.5 if item9 else 0.06)
         for turn in range(turns):
             parts = [rng.choice(FEELINGS)]
             if risky and turn == turns - 1:
@@ -284,15 +300,20 @@ class _Gen:
             level = rng.choice(["high", "imminent", "moderate"])
             self.emit(self.at(day, end), uid, "risk_flag", sid, level=level,
                       source=rng.choice(["model", "counsellor", "user"]))
-            self.emit(self.at(day, end + 1), uid, "escalation", sid, action="offered",
-                      target="crisis_line")
-            if rng.random() < 0.7:
+            offered = rng.random() < 0.95  # sometimes no one offers help: the audit must show it
+            if offered:
+                self.emit(self.at(day, end + 1), uid, "escalation", sid, action="offered",
+                          target="crisis_line")
+            if offered and rng.random() < 0.7:
                 self.emit(self.at(day, end + 2), uid, "escalation", sid, action="accepted",
                           target="crisis_line")
-                if rng.random() < 0.8:
-                    self.emit(self.at(day, end + 2 + rng.uniform(1, 40)), uid, "escalation", sid,
-                              action="connected", target="crisis_line")
+                if rng.random() < 0.8 and model != UNSAFE_MODEL:
+                    self.emit(self.at(day, end + 2 + rng.expovariate(1 / 25)), uid,
+                              "escalation", sid, action="connected", target="crisis_line")
                     reason = "escalated"
+            elif offered:
+                self.emit(self.at(day, end + 2), uid, "escalation", sid, action="declined",
+                          target="crisis_line")
         elif rng.random() < 0.15:
             reason = rng.choice(["abandoned", "timeout"])
         self.emit(self.at(day, end + 45), uid, "session_ended", sid, reason=reason)
@@ -335,11 +356,13 @@ def _fault(rng: random.Random, ev: dict, kind: str) -> bytes:
 
 def generate(out: Path, users: int, days: int, seed: int, fault_rate: float = 0.0,
              truth_path: Path | None = None, files_per_day: int = 1,
-             canaries: bool = False) -> dict[str, int]:
-    """Write `out/<date>/part-NNNN.jsonl.gz` files and the ground-truth CSV; return counts."""
+             canaries: bool = False, unsafe_model: bool = False) -> dict[str, int]:
+    """Write `out/<date>/part-NNNN.jsonl.gz` files and the ground-truth CSV; return counts.
+    `unsafe_model`: a third model version (UNSAFE_MODEL) rolls out too, and never connects
+    a flagged session to a human (what the model-version safety gate must catch)."""
     if not 0.0 <= fault_rate < 1.0:
         raise ValueError("fault_rate must be in [0, 1)")
-    gen = _Gen(users, days, seed, fault_rate, canaries)
+    gen = _Gen(users, days, seed, fault_rate, canaries, unsafe_model)
     for u in range(users):
         gen.user(u)
     rng = gen.rng

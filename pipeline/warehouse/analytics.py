@@ -2,10 +2,11 @@
 
 Only subjects whose data may be used for `research` enter the outcome, engagement and
 safety tables; `consent_coverage` compares them with everyone, so readers can see who is
-missing from the evidence. Outcome measures follow NHS Talking Therapies definitions
-(docs/session-events.md): baseline = first assessment of an instrument, final = last
-assessment at least 14 days later. Every table goes through `disclosure_control.protect`
-before it leaves this module; rates and intervals are computed from the released counts.
+missing from the evidence and why. Outcome measures follow NHS Talking Therapies
+definitions (`outcomes.py`, docs/session-events.md). Every table goes through
+`disclosure_control.protect` before it leaves this package; rates and intervals are
+computed from the released counts (shares in consent_coverage: from exact counts, released
+rounded). The safety tables are in `safety.py`, consent coverage in `coverage.py`.
 """
 
 from __future__ import annotations
@@ -18,21 +19,11 @@ import polars as pl
 from ..consent import latest_profile
 from ..generalise import (age_band, deprivation_quintile, ethnicity_group, gender_group,
                           language_group, postcode_region)
-from ..policy import Publication
+from ..policy import Policy, Publication
 from .cadence import closed
 from . import disclosure_control as dc
-from .labels import DIMENSIONS, NOT_RECORDED, model_version_label
-
-FOLLOW_UP_DAYS = 14
-CASENESS = {"PHQ-9": 10, "GAD-7": 8}
-RELIABLE_CHANGE = {"PHQ-9": 6, "GAD-7": 4}
-# measure -> denominator of its rate
-OUTCOME_RATES = {"recovery": "caseness", "reliable_improvement": "users",
-                 "reliable_recovery": "caseness", "reliable_deterioration": "users"}
-OUTCOME_COUNTS = ("users", "caseness", *OUTCOME_RATES)
-RISK_LEVELS = ("low", "moderate", "high", "imminent")
-ESCALATIONS = ("offered", "accepted", "connected")
-
+from .labels import CROSS_DIMENSIONS, CROSSES, DIMENSIONS, NOT_RECORDED, model_version_label
+from .outcomes import OUTCOME_COUNTS, OUTCOME_RATES, user_outcomes
 
 @dataclass(frozen=True)
 class Table:
@@ -47,52 +38,6 @@ class Table:
     suppressed_cells: int = 0
     spec: dc.Spec | None = None
     contributors: pl.DataFrame | None = None
-
-
-def user_outcomes(assessments: pl.DataFrame) -> pl.DataFrame:
-    """One row per subject with a baseline and a final >= 14 days later (either instrument)."""
-    a = assessments.with_columns(score=pl.col("items").list.sum()).sort("occurred_at")
-    base = a.group_by(["subject", "instrument"]).agg(
-        pl.col("occurred_at").first().alias("t0"), pl.col("score").first().alias("s0")
-    )
-    final = (
-        a.join(base, on=["subject", "instrument"])
-        .filter(pl.col("occurred_at") >= pl.col("t0") + pl.duration(days=FOLLOW_UP_DAYS))
-        .group_by(["subject", "instrument"])
-        .agg(pl.col("score").last().alias("s1"))
-    )
-    pairs = base.join(final, on=["subject", "instrument"], how="inner")
-    wide = pairs.pivot(on="instrument", index="subject", values=["s0", "s1", "t0"])
-    for inst in CASENESS:
-        for v in ("s0", "s1", "t0"):
-            col = f"{v}_{inst}"
-            if col not in wide.columns:
-                wide = wide.with_columns(pl.lit(None, dtype=pl.Int64 if v != "t0"
-                                                else pl.Datetime("us", "UTC")).alias(col))
-
-    def above(v: str, inst: str) -> pl.Expr:
-        return (pl.col(f"{v}_{inst}") >= CASENESS[inst]).fill_null(False)
-
-    def change(inst: str) -> pl.Expr:
-        return pl.col(f"s1_{inst}") - pl.col(f"s0_{inst}")
-
-    improve = ((change("PHQ-9") <= -RELIABLE_CHANGE["PHQ-9"]).fill_null(False)
-               | (change("GAD-7") <= -RELIABLE_CHANGE["GAD-7"]).fill_null(False))
-    worsen = ((change("PHQ-9") >= RELIABLE_CHANGE["PHQ-9"]).fill_null(False)
-              | (change("GAD-7") >= RELIABLE_CHANGE["GAD-7"]).fill_null(False))
-    caseness = above("s0", "PHQ-9") | above("s0", "GAD-7")
-    recovered = caseness & ~(above("s1", "PHQ-9") | above("s1", "GAD-7"))
-    return wide.select(
-        "subject",
-        pl.min_horizontal("t0_PHQ-9", "t0_GAD-7").alias("baseline_at"),
-        caseness.alias("caseness"),
-        recovered.alias("recovery"),
-        (improve & ~worsen).alias("reliable_improvement"),
-        (recovered & improve & ~worsen).alias("reliable_recovery"),
-        worsen.alias("reliable_deterioration"),
-        change("PHQ-9").alias("phq9_change"),
-        change("GAD-7").alias("gad7_change"),
-    )
 
 
 def _quarter(col: str) -> pl.Expr:
@@ -117,7 +62,9 @@ def user_groups(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
         language=language_group(pl.col("language")),
         channel=pl.col("channel").fill_null(NOT_RECORDED),
         model_version=model_version_label(pl.col("model_version")),
-    ).select("subject", "first_session", "sessions", *DIMENSIONS)
+    ).with_columns(**{dc.cross(a, b): pl.concat_str([a, b], separator=dc.SEP)
+                      for a, b in CROSSES}
+    ).select("subject", "first_session", "sessions", *DIMENSIONS, *CROSS_DIMENSIONS)
 
 
 def _people(col: str) -> pl.Expr:
@@ -167,48 +114,61 @@ def _long(rows: pl.DataFrame, stats: dict[str, tuple[pl.Expr, pl.Expr | None]],
 
 def outcomes_by_group(frames: dict[str, pl.DataFrame], users: pl.DataFrame, pub: Publication,
                       cutoff: datetime | None = None) -> Table:
-    outcomes = user_outcomes(frames["assessment"])
+    """Outcomes per baseline quarter, for every one-way dimension and every two-way
+    breakdown (`labels.CROSSES`), protected together: a two-way slice adds up to its one-way
+    cell, and secondary suppression follows those sums too. `outcomes_by_intersection` is
+    a view of the two-way rows (publish.py)."""
+    outcomes = user_outcomes(frames["assessment"], frames["session_started"])
     data = outcomes.join(users.drop("first_session"), on="subject", how="inner").with_columns(
         period=_quarter("baseline_at"))
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               **{c: pl.Int64 for c in OUTCOME_COUNTS},
               "mean_phq9_change": pl.Float64, "mean_gad7_change": pl.Float64}
-    stats = {"users": (pl.len(), pl.col("subject").n_unique()),
+    stats = {"finished_treatment": (pl.len(), pl.col("subject").n_unique()),
              **{m: (pl.col(m).sum(), _people(m)) for m in OUTCOME_COUNTS[1:]},
              "mean_phq9_change": (pl.col("phq9_change").mean().round(1),
                                   pl.col("subject").filter(pl.col("phq9_change").is_not_null()).n_unique()),
              "mean_gad7_change": (pl.col("gad7_change").mean().round(1),
                                   pl.col("subject").filter(pl.col("gad7_change").is_not_null()).n_unique())}
-    values, contributors = _long(data, stats, [], schema, cutoff=cutoff)
-    spec = dc.Spec(counts={"users": None, "caseness": "users", "recovery": "caseness",
-                           "reliable_improvement": "users", "reliable_recovery": "caseness",
-                           "reliable_deterioration": "users"},
-                   size="users", group_sizes=("users", "caseness"),
+    values, contributors = _long(data, stats, [], schema, dims=(*DIMENSIONS, *CROSS_DIMENSIONS),
+                                 cutoff=cutoff)
+    spec = dc.Spec(counts={"finished_treatment": None, "caseness": "finished_treatment",
+                           "recovery": "caseness", "reliable_improvement": "finished_treatment",
+                           "reliable_recovery": "caseness",
+                           "reliable_deterioration": "finished_treatment"},
+                   size="finished_treatment", group_sizes=("finished_treatment", "caseness"),
                    means=("mean_phq9_change", "mean_gad7_change"),
                    rates={f"{num}_rate": (num, den) for num, den in OUTCOME_RATES.items()})
     released, n = dc.protect(values, contributors, spec, pub)
     frame = released.sort("period", "dimension", "grp")
+    k = pub.minimum_group_size
     cols = {
-        "period": "Calendar quarter of the user's first (baseline) assessment",
-        "dimension": "Grouping dimension: " + ", ".join(DIMENSIONS),
-        "grp": "Group within the dimension (age band at first session; controlled vocabularies)",
-        "users": "Users with a baseline and a final assessment >= 14 days later",
-        "caseness": "Users at caseness at baseline (PHQ-9 >= 10 or GAD-7 >= 8)",
-        "recovery": "At caseness at baseline and below both thresholds at the final assessment",
+        "period": "Calendar quarter of the person's first measured contact (baseline)",
+        "dimension": "Grouping dimension: " + ", ".join(DIMENSIONS) + "; two-way: "
+                     + ", ".join(CROSS_DIMENSIONS) + " (see the outcomes_by_intersection view)",
+        "grp": "Group within the dimension (age band at first session; controlled vocabularies; "
+               "two-way groups read '<a> / <b>')",
+        "finished_treatment": "People who finished treatment (NHS Talking Therapies): 2+ sessions "
+                              "and PHQ-9 and GAD-7 both recorded at 2+ contacts (first and last paired)",
+        "caseness": "Of those, at caseness at the first measured contact (PHQ-9 >= 10 or GAD-7 >= 8)",
+        "recovery": "At caseness first, and PHQ-9 < 10 and GAD-7 < 8 at the last measured contact",
         "reliable_improvement": "PHQ-9 fell >= 6 or GAD-7 fell >= 4, and neither rose reliably",
         "reliable_recovery": "Recovery and reliable improvement",
-        "reliable_deterioration": "PHQ-9 rose >= 6 or GAD-7 rose >= 4",
-        "mean_phq9_change": f"Mean PHQ-9 change, final minus baseline, over users with a PHQ-9 pair (NULL under {pub.minimum_group_size} such users)",
-        "mean_gad7_change": f"Mean GAD-7 change, final minus baseline, over users with a GAD-7 pair (NULL under {pub.minimum_group_size} such users)",
+        "reliable_deterioration": "PHQ-9 rose >= 6 or GAD-7 rose >= 4, and neither fell reliably",
+        "mean_phq9_change": f"Mean PHQ-9 change, last minus first measured contact (NULL under {k} people)",
+        "mean_gad7_change": f"Mean GAD-7 change, last minus first measured contact (NULL under {k} people)",
     }
     for num, den in OUTCOME_RATES.items():
-        cols[f"{num}_rate"] = f"{num} / {den}, from the released counts"
+        cols[f"{num}_rate"] = f"{num} / {den}, from the released counts (NHS Talking Therapies rate)"
         cols[f"{num}_rate_lo"] = f"Lower bound of the 95% Wilson interval of {num}_rate"
         cols[f"{num}_rate_hi"] = f"Upper bound of the 95% Wilson interval of {num}_rate"
         cols[f"{num}_rate_ratio"] = f"{num}_rate divided by the overall rate of the same period"
+        cols[f"{num}_rate_ratio_lo"] = f"Lower bound of the 95% interval of {num}_rate_ratio (Katz log method, conservative)"
+        cols[f"{num}_rate_ratio_hi"] = f"Upper bound of the 95% interval of {num}_rate_ratio (Katz log method, conservative)"
     return Table("outcomes_by_group", frame,
-                 "PHQ-9/GAD-7 outcomes (NHS Talking Therapies definitions) per quarter and group, "
-                 f"research-consented users. {dc.describe(pub)}", cols, n, spec, contributors)
+                 "PHQ-9/GAD-7 outcomes of people who finished treatment (NHS Talking Therapies "
+                 "definitions) per quarter and group, one-way and two-way, research-consented "
+                 f"people. {dc.describe(pub)}", cols, n, spec, contributors)
 
 
 def engagement_by_group(users: pl.DataFrame, pub: Publication,
@@ -241,124 +201,37 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication,
         "one_session_only_rate_lo": "Lower bound of the 95% Wilson interval of the drop-out rate",
         "one_session_only_rate_hi": "Upper bound of the 95% Wilson interval of the drop-out rate",
         "one_session_only_rate_ratio": "Drop-out rate divided by the overall rate of the period",
+        "one_session_only_rate_ratio_lo": "Lower bound of the 95% interval of the ratio (Katz log method, conservative)",
+        "one_session_only_rate_ratio_hi": "Upper bound of the 95% interval of the ratio (Katz log method, conservative)",
     }
     return Table("engagement_by_group", frame,
                  f"Engagement per quarter and group, research-consented users. {dc.describe(pub)}",
                  cols, n, spec, contributors)
 
 
-def safety_escalation(frames: dict[str, pl.DataFrame], subjects: set[str], pub: Publication,
-                      cutoff: datetime | None = None) -> Table:
-    keep = pl.col("subject").is_in(list(subjects))
-    sessions = frames["session_started"].filter(keep).select(
-        "session_id", "subject", pl.col("occurred_at").dt.strftime("%Y-%m").alias("period"),
-        overall=pl.lit("all"), model_version=model_version_label(pl.col("model_version")))
-    flags = frames["risk_flag"].filter(keep)
-    esc = frames["escalation"].filter(keep)
-    per_session = sessions
-    for level in RISK_LEVELS:
-        per_session = per_session.join(
-            flags.filter(pl.col("level") == level).select("session_id").unique()
-            .with_columns(pl.lit(True).alias(f"flag_{level}")), on="session_id", how="left")
-    for action in ESCALATIONS:
-        per_session = per_session.join(
-            esc.filter(pl.col("action") == action).select("session_id").unique()
-            .with_columns(pl.lit(True).alias(f"esc_{action}")), on="session_id", how="left")
-    first_high = (flags.filter(pl.col("level").is_in(["high", "imminent"]))
-                  .group_by("session_id").agg(pl.col("occurred_at").min().alias("t_flag")))
-    connected = esc.filter(pl.col("action") == "connected").select("session_id", "occurred_at")
-    delay = (first_high.join(connected, on="session_id", how="left")
-             .filter(pl.col("occurred_at").is_null() | (pl.col("occurred_at") >= pl.col("t_flag")))
-             .group_by("session_id")
-             .agg(((pl.col("occurred_at").min() - pl.col("t_flag").first())
-                   .dt.total_seconds() / 60).alias("minutes")))
-    flags_cols = [f"flag_{lv}" for lv in RISK_LEVELS] + [f"esc_{a}" for a in ESCALATIONS]
-    per_session = (per_session.join(delay, on="session_id", how="left")
-                   .with_columns(pl.col(flags_cols).fill_null(False))
-                   .with_columns(high=pl.col("flag_high") | pl.col("flag_imminent"))
-                   .with_columns(no_connection=pl.col("high") & pl.col("minutes").is_null()))
-    counts = {"sessions": None,
-              **{f"sessions_flag_{lv}": "sessions" for lv in RISK_LEVELS},
-              **{f"sessions_escalation_{a}": "sessions" for a in ESCALATIONS},
-              "sessions_high_flag": "sessions",
-              "sessions_high_flag_no_connection": "sessions_high_flag"}
-    schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
-              **{c: pl.Int64 for c in counts},
-              "median_minutes_to_connection": pl.Float64, "p90_minutes_to_connection": pl.Float64}
-    stats = {"sessions": (pl.len(), pl.col("subject").n_unique()),
-             **{f"sessions_flag_{lv}": (pl.col(f"flag_{lv}").sum(), _people(f"flag_{lv}"))
-                for lv in RISK_LEVELS},
-             **{f"sessions_escalation_{a}": (pl.col(f"esc_{a}").sum(), _people(f"esc_{a}"))
-                for a in ESCALATIONS},
-             "sessions_high_flag": (pl.col("high").sum(), _people("high")),
-             "sessions_high_flag_no_connection": (pl.col("no_connection").sum(),
-                                                  _people("no_connection"))}
-    extra = [*_percentile("minutes", 0.5, "median_minutes_to_connection"),
-             *_percentile("minutes", 0.9, "p90_minutes_to_connection")]
-    values, contributors = _long(per_session, stats, extra, schema,
-                                 dims=("overall", "model_version"), cutoff=cutoff)
-    spec = dc.Spec(counts=counts, size="sessions",
-                   percentiles={"median_minutes_to_connection": 0.5,
-                                "p90_minutes_to_connection": 0.9})
-    released, n = dc.protect(values, contributors, spec, pub)
-    frame = released.sort("period", "dimension", "grp")
-    k = pub.minimum_group_size
-    cols = {"period": "Calendar month (UTC) of session start",
-            "dimension": "overall, or model_version (the AI model that served the session)",
-            "grp": "'all' for overall, else the model version",
-            "sessions": "Sessions started",
-            **{f"sessions_flag_{lv}": f"Sessions with a {lv} risk flag" for lv in RISK_LEVELS},
-            **{f"sessions_escalation_{a}": f"Sessions where escalation was {a}" for a in ESCALATIONS},
-            "sessions_high_flag": "Sessions with a high or imminent risk flag",
-            "sessions_high_flag_no_connection": "Of those, sessions with no human connection after the flag",
-            "median_minutes_to_connection": f"Median minutes from the first high/imminent flag to a human connection, connected sessions only (NULL unless {k}+ people are at or below it and at or above it)",
-            "p90_minutes_to_connection": f"90th percentile of those minutes, connected sessions only (NULL unless {k}+ people are at or below it and at or above it)"}
-    return Table("safety_escalation", frame,
-                 "Risk flags and escalation to a human per month, overall and by model version, "
-                 f"research-consented users. {dc.describe(pub)} Counts are of sessions; their "
-                 "people are counted too and must pass the same rules.", cols, n, spec, contributors)
-
-
-def consent_coverage(users: pl.DataFrame, research: set[str], pub: Publication) -> Table:
-    data = users.with_columns(period=pl.lit("all"),
-                              research=pl.col("subject").is_in(list(research)))
-    schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
-              "users": pl.Int64, "research_users": pl.Int64}
-    stats = {"users": (pl.len(), pl.col("subject").n_unique()),
-             "research_users": (pl.col("research").sum(), _people("research"))}
-    values, contributors = _long(data, stats, [], schema)
-    spec = dc.Spec(counts={"users": None, "research_users": "users"}, size="users",
-                   group_sizes=("users", "research_users"),
-                   rates={"research_share": ("research_users", "users")}, ratios=False)
-    released, n = dc.protect(values, contributors, spec, pub)
-    frame = released.drop("period").sort("dimension", "grp")
-    k = pub.minimum_group_size
-    return Table("consent_coverage", frame,
-                 "Who is in the evidence: all users with a session, and those whose data may be "
-                 f"used for research, per group. {dc.describe(pub)} Research users are a group "
-                 f"size of the other tables, so they too need {k}+ people.",
-                 {"dimension": "Grouping dimension", "grp": "Group within the dimension",
-                  "users": "Users with at least one session",
-                  "research_users": f"Of those, users whose data may be used for research (NULL under {k})",
-                  "research_share": "research_users / users, from the released counts",
-                  "research_share_lo": "Lower bound of the 95% Wilson interval of research_share",
-                  "research_share_hi": "Upper bound of the 95% Wilson interval of research_share"},
-                 n, spec, contributors)
-
-
-def research_tables(frames: dict[str, pl.DataFrame], research: set[str], pub: Publication,
-                    cutoff: datetime | None = None) -> list[Table]:
+def research_tables(frames: dict[str, pl.DataFrame], research: set[str], policy: Policy,
+                    reasons: pl.DataFrame, cutoff: datetime | None = None,
+                    alerts: list | None = None) -> list[Table]:
     """The research tables from events before `cutoff` (all when None), periods closed by
-    it only, for the `research` population (consent_coverage: everyone, for comparison)."""
+    it only, for the `research` population (consent_coverage: everyone, with `reasons`, the
+    consent ledger's reason per person). `alerts`: the model-version safety gate's findings
+    for this release (`safety_gate.evaluate`), published as `safety_alerts`."""
+    from .coverage import consent_coverage
+    from .safety import safety_alerts_table, safety_escalation, safety_reconciliation
+
+    pub = policy.publication
     if cutoff is not None:
         frames = {k: (f.filter(pl.col("occurred_at") < cutoff) if "occurred_at" in f.columns else f)
                   for k, f in frames.items()}
     users = user_groups(frames)
     consented = users.filter(pl.col("subject").is_in(list(research)))
     keep = pl.col("subject").is_in(list(research))
+    mine = {k: frames[k].filter(keep) for k in ("assessment", "session_started")}
     return [
-        outcomes_by_group({"assessment": frames["assessment"].filter(keep)}, consented, pub, cutoff),
+        outcomes_by_group(mine, consented, pub, cutoff),
         engagement_by_group(consented, pub, cutoff),
-        safety_escalation(frames, research, pub, cutoff),
-        consent_coverage(users, research, pub),
+        safety_escalation(frames, users, research, policy, cutoff),
+        safety_reconciliation(frames, research, pub, cutoff),
+        consent_coverage(users, reasons, pub),
+        safety_alerts_table(alerts or [], policy),
     ]

@@ -41,7 +41,9 @@ Z_95 = 1.959964  # two-sided 95% normal quantile, for Wilson intervals
 KEYS = ("period", "dimension", "grp")
 ROW = "people"  # contributor column: distinct people in the row
 BELOW, ABOVE = ":below", ":above"  # contributor columns of a percentile's two sides
-EXTREMES = re.compile(r"(^|_)(min|max|minimum|maximum)(_|$)")
+# a column named as a minimum or maximum ("min_wait", "x_max"); "within_15_min" (minutes)
+# and "under_minimum_age" (a consent reason) are not
+EXTREMES = re.compile(r"(^|(?<!\d)_)(min|max|minimum|maximum)(_(?!age)|$)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ class Spec:
     size: the count whose suppression also hides the row's means and percentiles.
     means, percentiles: statistics over people (percentiles: column -> quantile).
     rates: rate column -> (numerator, denominator), computed after protection; each rate
-    also gets `_lo`/`_hi` (95% Wilson) and, with `ratios`, `_ratio` to the overall rate."""
+    also gets `_lo`/`_hi` (95% Wilson) and, with `ratios`, `_ratio` to the overall rate with
+    its 95% interval (`_ratio_lo`/`_ratio_hi`).
+    shares: share column -> (numerator, denominator) of *exact* counts, computed before
+    protection with `_lo`/`_hi` (95% Wilson) and released rounded (`round_share`); they are
+    statistics over the denominator's people, protected like means."""
 
     counts: Mapping[str, str | None]
     size: str
@@ -62,24 +68,35 @@ class Spec:
     percentiles: Mapping[str, float] = field(default_factory=dict)
     rates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     ratios: bool = True
+    shares: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [*self.counts, *self.means, *self.percentiles, *self.rates]
+        names = [*self.counts, *self.means, *self.percentiles, *self.rates, *self.shares]
         bad = [n for n in names if EXTREMES.search(n)]
         if bad:
             raise ValueError(f"minima and maxima are never published: {bad}")
         for c, den in self.counts.items():
             if den is not None and den not in self.counts:
                 raise ValueError(f"denominator of {c} is not a count: {den}")
-        for r, (num, den) in self.rates.items():
+        for r, (num, den) in {**self.rates, **self.shares}.items():
             if num not in self.counts or den not in self.counts:
                 raise ValueError(f"rate {r} must divide two counts")
+
+    def share_columns(self) -> dict[str, str]:
+        """Every released share column (share, _lo, _hi) -> the share it belongs to."""
+        return {s + suffix: s for s in self.shares for suffix in ("", "_lo", "_hi")}
+
+    @property
+    def mean_like(self) -> tuple[str, ...]:
+        """Statistics over people protected as means: the means and the share columns."""
+        return (*self.means, *self.share_columns())
 
     def rate_columns(self) -> dict[str, str]:
         """Every derived rate column -> the rate it belongs to."""
         out = {}
         for r in self.rates:
-            for suffix in ("", "_lo", "_hi") + (("_ratio",) if self.ratios else ()):
+            for suffix in ("", "_lo", "_hi") + (("_ratio", "_ratio_lo", "_ratio_hi")
+                                                 if self.ratios else ()):
                 out[r + suffix] = r
         return out
 
@@ -154,7 +171,7 @@ def protect(values: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub
     suppressed = sum(r[c] is None for r in rows for c in spec.counts)
     for r, n in zip(rows, people):
         hidden = r[spec.size] is None
-        for c in spec.means:
+        for c in spec.mean_like:
             if hidden or n[ROW] < pub.minimum_group_size or (n[c] or 0) < pub.minimum_group_size:
                 r[c] = None
         for c in spec.percentiles:
@@ -172,42 +189,95 @@ def _extreme_after_rounding(r: dict, n: dict, c: str, den: str | None, pub) -> b
             and (r[c] == 0 or r[c] == r[den]) and (n[den] or 0) < pub.all_or_none_min_denominator)
 
 
+CROSS = " x "  # a two-way dimension is named "<a> x <b>" ...
+SEP = " / "    # ... and its groups "<group of a> / <group of b>"
+
+
+def cross(a: str, b: str) -> str:
+    return f"{a}{CROSS}{b}"
+
+
+def _constraints(rows: list[dict], idx: list[int]) -> list[tuple[tuple, list[tuple]]]:
+    """The sums one period's cells obey, as (total cell, member cells); a cell is
+    (dimension, grp). Every one-way dimension adds up to the overall cell; every slice of a
+    two-way dimension ("ethnicity x age_band", one ethnicity) adds up to that group's
+    one-way cell."""
+    families: dict[tuple, list[tuple]] = {}  # (total, family) -> members
+    for i in idx:
+        d, g = rows[i].get("dimension", "overall"), rows[i].get("grp")
+        if d == "overall":
+            continue
+        if CROSS in d:
+            (da, db), (ga, gb) = d.split(CROSS, 1), str(g).split(SEP, 1)
+            families.setdefault(((da, ga), d), []).append((d, g))
+            families.setdefault(((db, gb), d), []).append((d, g))
+        else:
+            families.setdefault((("overall", "all"), d), []).append((d, g))
+    return [(total, members) for (total, _), members in families.items()]
+
+
 def settle(rows: list[dict], counts: list[str], rank) -> int:
-    """Rule 5 (secondary suppression), in place, until it holds: within one period and
-    count, once the total is known (the `overall` cell is published, or any dimension's
-    groups are all published, since they add up to it), no dimension may hide exactly one
-    group's cell: the smallest other cell (by `rank(i, count)`) is hidden too, or, when
-    there is none, the whole count for that period. Cells are None when hidden; rows of
-    every group (published or not) must be present. Returns the cells it hid."""
+    """Rule 5 (secondary suppression), in place, until it holds: no hidden cell may be
+    derivable from the shown ones through the sums the cells obey (`_constraints`: groups
+    add up to the overall cell, slices of a two-way breakdown to their one-way cell), however
+    many sums are chained. Whenever one is, the smallest other shown cell (by
+    `rank(i, count)`) of the sum that gives it away is hidden too, members before totals;
+    when that sum has no shown cell left, the whole count for that period. Cells are None
+    when hidden; rows of every group (published or not) must be present; a total with no
+    row is unknown. Returns the cells it hid."""
     periods: dict = {}
     for i, r in enumerate(rows):
-        p = periods.setdefault(r.get("period"), {"all": [], "total": None, "families": {}})
-        p["all"].append(i)
-        if r.get("dimension", "overall") == "overall":
-            p["total"] = i
-        else:
-            p["families"].setdefault(r["dimension"], []).append(i)
+        periods.setdefault(r.get("period"), []).append(i)
     hid = 0
-    for p in periods.values():
-        families = list(p["families"].values())
+    for idx in periods.values():
+        where = {(rows[i].get("dimension", "overall"), rows[i].get("grp")): i for i in idx}
+        sums = [(total, members, [total, *members]) for total, members in _constraints(rows, idx)]
         for c in counts:
-            for _ in range(len(p["all"]) + 1):
-                total = p["total"]
-                known = ((total is not None and rows[total][c] is not None)
-                         or any(all(rows[i][c] is not None for i in f) for f in families))
-                lone = [f for f in families if sum(rows[i][c] is None for i in f) == 1]
-                if not known or not lone:
+            for _ in range(len(idx) + 1):
+                leak = _derivable(rows, where, sums, c)
+                if leak is None:
                     break
-                shown = [(rank(i, c) if rank(i, c) is not None else 0, i)
-                         for i in lone[0] if rows[i][c] is not None]
+                total, members = leak
+                shown = [(rank(where[k], c) if rank(where[k], c) is not None else 0, where[k])
+                         for k in members if k in where and rows[where[k]][c] is not None]
+                if not shown and total in where and rows[where[total]][c] is not None:
+                    shown = [(0, where[total])]
                 if shown:
                     rows[min(shown)[1]][c] = None
                     hid += 1
                 else:
-                    for i in p["all"]:
+                    for i in idx:
                         hid += rows[i][c] is not None
                         rows[i][c] = None
     return hid
+
+
+def _derivable(rows, where, sums, c):
+    """The first sum through which a hidden cell of count `c` can be derived from the shown
+    ones (shown, or derived earlier in the chain), as (total, members); None if there is
+    none. A cell with no row is unknown and, having no value to protect, never a leak."""
+    shown = {k for k, i in where.items() if rows[i][c] is not None}
+    known = set(shown)
+    changed = True
+    while changed:
+        changed = False
+        for total, members, cells in sums:
+            unknown = [k for k in cells if k not in known]
+            if len(unknown) == 1:
+                if unknown[0] in where:
+                    return total, members
+                known.add(unknown[0])  # a missing total, now known: it may unlock others
+                changed = True
+    for total, members, cells in sums:
+        # a hidden total whose shown members are all 0 equals its one hidden member: a
+        # suppressed total (1..t) would say that member, maybe a left-out group of one, is
+        # not 0 either
+        unknown = [k for k in cells if k not in known]
+        zeros = [rows[where[k]][c] == 0 for k in members if k in shown]
+        if (len(unknown) == 2 and total in unknown and unknown[1 - unknown.index(total)] in where
+                and zeros and all(zeros)):
+            return total, members
+    return None
 
 
 def secondary_breaches(rows: list[dict], counts: list[str]) -> list[str]:
@@ -240,22 +310,74 @@ def add_rates(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pu
             pl.when(ok).then(wilson(n, d, lower=False)).alias(f"{rate}_hi"),
         )
         if spec.ratios and "dimension" in out.columns:
-            overall = (out.filter(pl.col("dimension") == "overall")
-                       .select(*[k for k in keys if k == "period"], pl.col(rate).alias("_overall")))
-            on = [k for k in keys if k == "period"]
-            out = (out.join(overall, on=on, how="left") if on
-                   else out.with_columns(_overall=overall["_overall"].first() if overall.height else None))
-            out = out.with_columns(pl.when(pl.col("_overall") > 0)
-                                   .then((pl.col(rate) / pl.col("_overall")).round(3))
-                                   .alias(f"{rate}_ratio")).drop("_overall")
+            out = _add_ratio(out, keys, rate, num, den)
     return out.drop([f"_ok_{d}" for d in dens])
+
+
+def _add_ratio(out: pl.DataFrame, keys: list[str], rate: str, num: str, den: str) -> pl.DataFrame:
+    """`rate`'s ratio to the overall rate of the same period, with a 95% interval by the
+    Katz log method on the released counts. It treats the group and the whole as
+    independent samples; the group is part of the whole, so the interval is conservative."""
+    on = [k for k in keys if k == "period"]
+    overall = out.filter(pl.col("dimension") == "overall").select(
+        *on, pl.col(rate).alias("_o"), pl.col(num).alias("_on"), pl.col(den).alias("_od"))
+    if on:
+        out = out.join(overall, on=on, how="left")
+    else:
+        first = overall.row(0, named=True) if overall.height else {"_o": None, "_on": None, "_od": None}
+        out = out.with_columns(*[pl.lit(first[c], overall.schema.get(c)).alias(c)
+                                 for c in ("_o", "_on", "_od")])
+    ratio = pl.col(rate) / pl.col("_o")
+    a, n1 = pl.col(num).cast(pl.Float64), pl.col(den).cast(pl.Float64)
+    b, n2 = pl.col("_on").cast(pl.Float64), pl.col("_od").cast(pl.Float64)
+    se = (1 / a - 1 / n1 + 1 / b - 1 / n2).clip(0, None).sqrt()
+    ok = (pl.col("_o") > 0) & (pl.col(rate) > 0) & (a > 0) & (b > 0)
+    return out.with_columns(
+        pl.when(pl.col("_o") > 0).then(ratio.round(3)).alias(f"{rate}_ratio"),
+        pl.when(ok).then((ratio.log() - Z_95 * se).exp().round(3)).alias(f"{rate}_ratio_lo"),
+        pl.when(ok).then((ratio.log() + Z_95 * se).exp().round(3)).alias(f"{rate}_ratio_hi"),
+    ).drop("_o", "_on", "_od")
+
+
+def drop_orphan_shares(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
+    """A share is published only beside its published numerator and denominator: next to a
+    suppressed count it would give the count away (8 of 12 reads 0.67)."""
+    exprs = []
+    for share, (num, den) in spec.shares.items():
+        gone = pl.col(num).is_null() | pl.col(den).is_null()
+        exprs += [pl.when(gone).then(None).otherwise(pl.col(c)).alias(c)
+                  for c in (share, f"{share}_lo", f"{share}_hi")]
+    return frame.with_columns(exprs) if exprs else frame
+
+
+SHARE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5)
+
+
+def round_share(value: float | None, people: int, pub, *, bound: str | None = None
+                ) -> float | None:
+    """A share computed from exact counts, as released: on a step of at least
+    `rounding_base` people (0.01 for 500+ people; 0.2 for 25), so that it says no more about
+    the count than the rounded count does. Only an exact 0% or 100% reads 0 or 1, and only on
+    `all_or_none_min_denominator`+ people; anything else stays a step inside. Interval
+    bounds (`bound` "lo" or "hi") are rounded outwards."""
+    if value is None or people <= 0:
+        return None
+    step = next((s for s in SHARE_STEPS if s * people >= pub.rounding_base), 0.5)
+    if bound == "lo":
+        return round(math.floor(value / step + 1e-9) * step, 2)
+    if bound == "hi":
+        return round(math.ceil(value / step - 1e-9) * step, 2)
+    if value in (0, 1):
+        return float(value) if people >= pub.all_or_none_min_denominator else None
+    out = round(round(value / step) * step, 2)
+    return min(max(out, step), round(1 - step, 2))
 
 
 def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -> list[str]:
     """Every breach of the rules in a released table (e.g. read back from a built file)."""
     problems: list[str] = []
     keys = _keys(released)
-    declared = set(keys) | set(spec.counts) | set(spec.means) | set(spec.percentiles) \
+    declared = set(keys) | set(spec.counts) | set(spec.mean_like) | set(spec.percentiles) \
         | set(spec.rate_columns())
     for col in released.columns:
         if col not in declared:
@@ -269,7 +391,7 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
     base, t, k = pub.rounding_base, pub.suppression_threshold, pub.minimum_group_size
     for r in joined.iter_rows(named=True):
         where = "/".join(str(r[c]) for c in keys)
-        n = {c: r.get(c + "@n", r.get(c)) for c in [*spec.counts, *spec.means]}
+        n = {c: r.get(c + "@n", r.get(c)) for c in [*spec.counts, *spec.mean_like]}
         n.update({c: r.get(c) for c in r if c.endswith((BELOW, ABOVE)) or c == ROW})
         if n.get(ROW) is None:
             problems.append(f"row {where}: no contributor counts")
@@ -285,9 +407,14 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
             elif (den is not None and (v == 0 or n[c] == n[den] or v == r[den])
                   and n[den] < pub.all_or_none_min_denominator):
                 problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
-        for c in spec.means:
+        for c in spec.mean_like:
             if r[c] is not None and (n[c] or 0) < k:
                 problems.append(f"{c} at {where}: a mean of fewer than k people")
+        for c, (num, den) in spec.shares.items():
+            if r[c] in (0, 1) and (n[c] or 0) < pub.all_or_none_min_denominator:
+                problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
+            if r[c] is not None and (r[num] is None or r[den] is None):
+                problems.append(f"{c} at {where}: a share beside a suppressed count")
         for c in spec.percentiles:
             if r[c] is not None and not _percentile_allowed(c, n, pub):
                 problems.append(f"{c} at {where}: a percentile without k people on each side")

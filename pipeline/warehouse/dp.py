@@ -37,9 +37,13 @@ from pathlib import Path
 import polars as pl
 
 from . import disclosure_control as dc
-from .analytics import OUTCOME_COUNTS, OUTCOME_RATES, Table, _quarter, user_groups, user_outcomes
+from ..consent import REASONS
+from .analytics import Table, _quarter, user_groups
 from .cadence import period_end
-from .labels import DIMENSIONS, VOCABULARY
+from .coverage import SHARES
+from .labels import CROSS_DIMENSIONS, DIMENSIONS, VOCABULARY
+from .outcomes import OUTCOME_COUNTS, OUTCOME_RATES, user_outcomes
+from .safety import RISK_LEVELS, ESCALATIONS, session_safety, within
 
 LEDGER = "dp-ledger.json"
 DP_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "model_version")
@@ -121,7 +125,8 @@ def _aggregate(rows: pl.DataFrame, aggs: list[pl.Expr], grid: pl.DataFrame, dims
 
 
 def exact_aggregates(frames: dict[str, pl.DataFrame], research: set[str], pub, cutoff: datetime,
-                     retention_days: int) -> dict[str, tuple[pl.DataFrame, dict[str, float]]]:
+                     retention_days: int, reasons: pl.DataFrame,
+                     targets: tuple[int, ...] = (15, 60)) -> dict[str, tuple[pl.DataFrame, dict[str, float]]]:
     """Per table: the exact aggregates on the data-independent grid, with each column's
     per-person L2 sensitivity. Contributions are bounded here."""
     frames = {k: (f.filter(pl.col("occurred_at") < cutoff) if "occurred_at" in f.columns else f)
@@ -137,18 +142,21 @@ def exact_aggregates(frames: dict[str, pl.DataFrame], research: set[str], pub, c
     months = _periods("month", cutoff, retention_days)
     dims, root = DP_DIMENSIONS, math.sqrt(len(DP_DIMENSIONS))
     out = {}
-    # outcomes: one row per dimension for each person (their baseline quarter)
+    # outcomes: one row per dimension (one-way and two-way) for each person (their baseline
+    # quarter)
     keep = pl.col("subject").is_in(list(research))
-    oc = user_outcomes(frames["assessment"].filter(keep)).join(
+    odims = (*dims, *CROSS_DIMENSIONS)
+    oroot = math.sqrt(len(odims))
+    oc = user_outcomes(frames["assessment"].filter(keep), frames["session_started"].filter(keep)).join(
         research_users.drop("first_session"), on="subject", how="inner").with_columns(
         period=_quarter("baseline_at"),
         **{c: pl.col(c).clip(-b, b) for c, b in CLAMP.items()})
-    aggs = [pl.len().alias("users"), *[pl.col(m).sum().alias(m) for m in OUTCOME_COUNTS[1:]],
+    aggs = [pl.len().alias("finished_treatment"), *[pl.col(m).sum().alias(m) for m in OUTCOME_COUNTS[1:]],
             pl.col("phq9_change").sum().alias("phq9_sum"), pl.col("phq9_change").count().alias("phq9_pairs"),
             pl.col("gad7_change").sum().alias("gad7_sum"), pl.col("gad7_change").count().alias("gad7_pairs")]
-    sens = {**{c: root for c in OUTCOME_COUNTS}, "phq9_sum": CLAMP["phq9_change"] * root,
-            "phq9_pairs": root, "gad7_sum": CLAMP["gad7_change"] * root, "gad7_pairs": root}
-    out["outcomes_by_group"] = (_aggregate(oc, aggs, _grid(quarters, dims), dims), sens)
+    sens = {**{c: oroot for c in OUTCOME_COUNTS}, "phq9_sum": CLAMP["phq9_change"] * oroot,
+            "phq9_pairs": oroot, "gad7_sum": CLAMP["gad7_change"] * oroot, "gad7_pairs": oroot}
+    out["outcomes_by_group"] = (_aggregate(oc, aggs, _grid(quarters, odims), odims), sens)
     # engagement: first-session quarter; sessions capped per person
     eng = research_users.with_columns(period=_quarter("first_session"))
     aggs = [pl.len().alias("users"), pl.col("sessions").sum().alias("sessions"),
@@ -156,62 +164,57 @@ def exact_aggregates(frames: dict[str, pl.DataFrame], research: set[str], pub, c
     out["engagement_by_group"] = (_aggregate(eng, aggs, _grid(quarters, dims), dims),
                                   {"users": root, "sessions": cap * root, "one_session_only": root})
     # safety: up to `cap` sessions per person, each in its month, overall only
-    per_session = _safety_sessions(frames, research)
-    aggs = [pl.len().alias("sessions"), *[pl.col(c).sum().alias(c) for c in SAFETY_FLAGS]]
+    # flag-level counts are not bounded per person (a session may hold many flags): NULL
+    per_session = session_safety(frames, research, targets).with_columns(overall=pl.lit("all"))
+    columns = safety_counts(targets)
+    aggs = [pl.len().alias("sessions"), *[pl.col(b).sum().alias(c) for c, b in columns.items()]]
     grid = _grid(months, ("overall",))
     out["safety_escalation"] = (_aggregate(per_session, aggs, grid, ("overall",)),
-                                {c: float(cap) for c in ("sessions", *SAFETY_FLAGS)})
-    # consent coverage: everyone with a session, once per dimension
-    cov = users.with_columns(period=pl.lit("all"), research=keep)
-    aggs = [pl.len().alias("users"), pl.col("research").sum().alias("research_users")]
+                                {c: float(cap) for c in ("sessions", *columns)})
+    # consent coverage: everyone with a session, once per dimension, in one reason at most
+    cov = users.join(reasons, on="subject", how="left").with_columns(
+        period=pl.lit("all"), research=pl.col("reason").is_null())
+    aggs = [pl.len().alias("users"), pl.col("research").sum().alias("research_users"),
+            *[(pl.col("reason") == r).fill_null(False).sum().alias(r) for r in REASONS]]
     out["consent_coverage"] = (_aggregate(cov, aggs, _grid(["all"], dims), dims),
-                               {"users": root, "research_users": root})
+                               {c: root for c in ("users", "research_users", *REASONS)})
     return out
 
 
-SAFETY_FLAGS = ("sessions_flag_low", "sessions_flag_moderate", "sessions_flag_high",
-                "sessions_flag_imminent", "sessions_escalation_offered",
-                "sessions_escalation_accepted", "sessions_escalation_connected",
-                "sessions_high_flag", "sessions_high_flag_no_connection")
+def safety_counts(targets) -> dict[str, str]:
+    """safety_escalation's per-session counts (column -> session_safety flag) in dp mode."""
+    return {**{f"sessions_flag_{lv}": f"flag_{lv}" for lv in RISK_LEVELS},
+            "sessions_high_flag": "high",
+            **{f"sessions_escalation_{a}": f"esc_{a}" for a in ESCALATIONS},
+            "sessions_high_flag_never_connected": "never_connected",
+            **{f"sessions_{within(n)}": within(n) for n in targets}}
 
 
-def _safety_sessions(frames, research: set[str]) -> pl.DataFrame:
-    keep = pl.col("subject").is_in(list(research))
-    s = frames["session_started"].filter(keep).select(
-        "session_id", "subject", pl.col("occurred_at").dt.strftime("%Y-%m").alias("period"),
-        overall=pl.lit("all"))
-    flags, esc = frames["risk_flag"].filter(keep), frames["escalation"].filter(keep)
-    for level in ("low", "moderate", "high", "imminent"):
-        s = s.join(flags.filter(pl.col("level") == level).select("session_id").unique()
-                   .with_columns(pl.lit(True).alias(f"sessions_flag_{level}")), on="session_id", how="left")
-    for action in ("offered", "accepted", "connected"):
-        s = s.join(esc.filter(pl.col("action") == action).select("session_id").unique()
-                   .with_columns(pl.lit(True).alias(f"sessions_escalation_{action}")),
-                   on="session_id", how="left")
-    s = s.with_columns(pl.col([c for c in SAFETY_FLAGS[:7]]).fill_null(False))
-    high = pl.col("sessions_flag_high") | pl.col("sessions_flag_imminent")
-    return s.with_columns(sessions_high_flag=high,
-                          sessions_high_flag_no_connection=high & ~pl.col("sessions_escalation_connected"))
+# tables with no statistics (labels only), published as they are in dp mode
+NO_STATISTICS = ("safety_alerts",)
 
 
 def privatise(tables: list[Table], frames, research: set[str], pub, cutoff: datetime,
-              ledger: Path, at: datetime, retention_days: int = 730
-              ) -> tuple[list[Table], dict[str, float]]:
-    """Replace the tables' statistics with differentially private ones. Raises
-    BudgetExhausted when this release would pass the annual cap."""
+              ledger: Path, at: datetime, retention_days: int, reasons: pl.DataFrame,
+              targets: tuple[int, ...]) -> tuple[list[Table], dict[str, float]]:
+    """Replace the tables' statistics with differentially private ones. A table this mode
+    has no mechanism for (safety_reconciliation: assessments per person are unbounded) is
+    left out of the release, never published with exact counts. Raises BudgetExhausted when
+    this release would pass the annual cap."""
     cfg = pub.dp
     spent = ledger_spend(ledger, at)
     if spent + cfg.rho_per_release > cfg.rho_cap_per_year + 1e-12:
         raise BudgetExhausted(
             f"this release would spend rho {cfg.rho_per_release} on top of {spent:g} in the "
             f"last 365 days, over the cap of {cfg.rho_cap_per_year}: nothing new is published")
-    exact = exact_aggregates(frames, research, pub, cutoff, retention_days)
+    exact = exact_aggregates(frames, research, pub, cutoff, retention_days, reasons, targets)
     families = sum(len(s) for _, s in exact.values())
     rho_each = cfg.rho_per_release / families
     out = []
     for t in tables:
         if t.name not in exact:
-            out.append(t)
+            if t.name in NO_STATISTICS:
+                out.append(t)
             continue
         frame, sens = exact[t.name]
         noisy, scales = {}, {}
@@ -263,7 +266,7 @@ def _release(t: Table, frame: pl.DataFrame, noisy: dict[str, list[float]],
         elif t.name == "engagement_by_group":
             rates = {"one_session_only_rate": ("one_session_only", "users")}
         elif t.name == "consent_coverage":
-            rates = {"research_share": ("research_users", "users")}
+            rates = {share: (col, "users") for share, col in SHARES.items()}
         else:
             rates = {}
         for r, (n, d) in rates.items():

@@ -18,11 +18,16 @@ from ..contract import SessionStarted
 from ..generalise import AGE_BANDS, AGE_TOP_CODE
 from ..vocabularies import (ETHNICITY_GROUPS, GENDER_GROUPS, LANGUAGE_GROUPS, NOT_STATED,
                             REGIONS)
+from .disclosure_control import SEP, cross
 
 NOT_RECORDED = "not recorded"
 OTHER = "other"
 DIMENSIONS = ("overall", "age_band", "gender", "ethnicity", "deprivation_quintile", "region",
               "language", "channel", "model_version")
+# two-way breakdowns of the outcomes (outcomes_by_intersection): dimension "<a> x <b>",
+# group "<group of a> / <group of b>"
+CROSSES = (("ethnicity", "age_band"), ("deprivation_quintile", "gender"), ("ethnicity", "gender"))
+CROSS_DIMENSIONS = tuple(cross(a, b) for a, b in CROSSES)
 PERIOD = re.compile(r"^(all|\d{4}-Q[1-4]|\d{4}-(0[1-9]|1[0-2]))$")
 MODEL_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,47}$"
 
@@ -38,6 +43,10 @@ VOCABULARY: dict[str, frozenset[str]] = {
     "channel": frozenset({*get_args(SessionStarted.model_fields["channel"].annotation),
                           NOT_RECORDED}),
 }
+
+
+VOCABULARY.update({cross(a, b): frozenset(f"{x}{SEP}{y}" for x in VOCABULARY[a]
+                                          for y in VOCABULARY[b]) for a, b in CROSSES})
 
 
 def model_version_label(version: pl.Expr) -> pl.Expr:
@@ -64,7 +73,7 @@ def check_labels(frame: pl.DataFrame) -> list[str]:
     if "dimension" in frame.columns:
         pairs = frame.select("dimension", *(["grp"] if "grp" in frame.columns else [])).unique()
         for row in pairs.iter_rows(named=True):
-            if row["dimension"] not in DIMENSIONS:
+            if row["dimension"] not in (*DIMENSIONS, *CROSS_DIMENSIONS):
                 problems.append("a dimension outside the vocabulary")
             elif "grp" in row and not allowed(row["dimension"], row["grp"]):
                 problems.append(f"a {row['dimension']} label outside the vocabulary")

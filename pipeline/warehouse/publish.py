@@ -37,7 +37,8 @@ from .labels import check_labels
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
 CATEGORY = re.compile(r"^[\w .,:+\-/()']{0,64}$")  # a released string is a label, never free text
-NOT_COUNTS = {"release_id", "suppressed_cells", "gate_cells_held", "gate_rows_carried"}  # not people
+NOT_COUNTS = {"release_id", "suppressed_cells", "gate_cells_held", "gate_rows_carried",
+              "minimum_group_size"}  # not people
 
 
 class PublishError(Exception):
@@ -69,20 +70,58 @@ def build(path: Path, tables: list[Table]) -> None:
                 if doc is None:
                     raise PublishError(f"column {t.name}.{col} has no documentation")
                 con.execute(f'COMMENT ON COLUMN "{t.name}"."{col}" IS {_quote(doc)}')
+        by_name = {t.name: t for t in tables}
+        if "outcomes_by_group" in by_name:
+            _intersection_view(con, by_name["outcomes_by_group"])
         con.execute("""
             CREATE VIEW data_dictionary AS
             SELECT t.table_name, NULL::VARCHAR AS column_name, NULL::VARCHAR AS data_type,
                    t.comment AS description
             FROM duckdb_tables() t WHERE t.schema_name = 'main'
             UNION ALL
+            SELECT v.view_name, NULL, NULL, v.comment
+            FROM duckdb_views() v WHERE v.schema_name = 'main' AND NOT v.internal
+              AND v.database_name = current_database()
+              AND v.view_name != 'data_dictionary'
+            UNION ALL
             SELECT c.table_name, c.column_name, c.data_type, c.comment
-            FROM duckdb_columns() c JOIN duckdb_tables() t USING (table_name)
-            WHERE c.schema_name = 'main'
+            FROM duckdb_columns() c
+            WHERE c.schema_name = 'main' AND c.table_name != 'data_dictionary'
+              AND c.database_name = current_database()
             ORDER BY 1, 2 NULLS FIRST
         """)
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+INTERSECTION_VIEW = "outcomes_by_intersection"
+
+
+def _intersection_view(con, outcomes: Table) -> None:
+    """`outcomes_by_intersection`: the two-way rows of outcomes_by_group, their dimension and
+    group split in two. A view, so both read the same protected cells: one table, protected
+    once, with secondary suppression across the one-way and two-way sums."""
+    stats = [c for c in outcomes.frame.columns if c not in ("period", "dimension", "grp")]
+    cols = ", ".join(f'"{c}"' for c in stats)
+    con.execute(f"""
+        CREATE VIEW {INTERSECTION_VIEW} AS
+        SELECT period,
+               split_part(dimension, '{dc.CROSS}', 1) AS dimension_a,
+               split_part(grp, '{dc.SEP}', 1) AS group_a,
+               split_part(dimension, '{dc.CROSS}', 2) AS dimension_b,
+               split_part(grp, '{dc.SEP}', 2) AS group_b, {cols}
+        FROM outcomes_by_group WHERE dimension LIKE '%{dc.CROSS}%'""")
+    con.execute(f"COMMENT ON VIEW {INTERSECTION_VIEW} IS " + _quote(
+        "Two-way breakdowns of outcomes_by_group (ethnicity x age band, deprivation x gender, "
+        "ethnicity x gender): the same cells, protected with the one-way ones. Rate ratios "
+        "compare each intersection with the overall rate of the period."))
+    docs = {"period": outcomes.columns["period"],
+            "dimension_a": "First dimension of the breakdown", "group_a": "Group of the first dimension",
+            "dimension_b": "Second dimension of the breakdown", "group_b": "Group of the second dimension",
+            **{c: outcomes.columns[c] for c in stats}}
+    for col, doc in docs.items():
+        con.execute(f'COMMENT ON COLUMN {INTERSECTION_VIEW}."{col}" IS {_quote(doc)}')
 
 
 def verify(path: Path, tables: list[Table], pub) -> None:
@@ -192,7 +231,8 @@ def releases_table(release_id: str, meta: dict) -> Table:
     row = {"release_id": release_id,
            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
     types = {c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))}
-    types.update({c: pl.Int64 for c in row if c.endswith("_people") or c.startswith("gate_")})
+    types.update({c: pl.Int64 for c in row if c.endswith("_people") or c.startswith("gate_")
+                  or c == "minimum_group_size"})
     frame = pl.DataFrame([row], schema_overrides=types)
     docs = {
         "release_id": "Release number (the file research-<release_id>.duckdb)",
@@ -210,6 +250,7 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "deid_recall_wnut_person": "PERSON recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
         "deid_recall_wnut_location": "LOCATION recall on WNUT-17 dev, from mhpipe deid-eval (NULL if not run)",
         "deid_over_redaction": "Share of characters redacted on counsel_chat, from mhpipe deid-eval (NULL if not run)",
+        "minimum_group_size": "k of the disclosure rules: groups, means, percentiles and rates rest on at least this many people",
         "data_cutoff": "Events before this date (UTC) are used; only periods closed by it are reported",
         "publication": "Why this release was made: first release, scheduled (the policy's cadence) or early (mhpipe publish --now, audited with a reason)",
         "mechanism": "How the tables were protected: suppression, rounding and the cross-release gate, or zCDP Gaussian noise (OpenDP)",

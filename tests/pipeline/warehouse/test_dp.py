@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from pipeline import stages
-from pipeline.consent import allowed_subjects, latest_profile
+from pipeline.consent import allowed_subjects, exclusion_reasons, latest_profile
 from pipeline.intake import INTAKE_DATASET, read_intake
 from pipeline.policy import load_policy
 from pipeline.warehouse import dp, sandbox
@@ -120,7 +120,8 @@ def test_dp_counts_stay_within_the_documented_error(tmp_path):
     from pipeline.warehouse.cadence import scheduled
 
     cutoff = scheduled(CLOCK, lp.policy.publication.cadence)[1]
-    exact = dp.exact_aggregates(frames, research, lp.policy.publication, cutoff, 730)
+    reasons = exclusion_reasons(frames["consent"], births, subjects, lp.policy, "research", CLOCK)
+    exact = dp.exact_aggregates(frames, research, lp.policy.publication, cutoff, 730, reasons)
     families = sum(len(s) for _, s in exact.values())
     con = sandbox.connect(layout.release)
     inside = total = 0
@@ -128,7 +129,7 @@ def test_dp_counts_stay_within_the_documented_error(tmp_path):
         frame, sens = exact["outcomes_by_group"]
         released = con.sql("SELECT * FROM outcomes_by_group").pl()
         joined = frame.join(released, on=["period", "dimension", "grp"], suffix="_dp")
-        for col in ("users", "caseness", "recovery"):
+        for col in ("finished_treatment", "caseness", "recovery"):
             scale = sens[col] / math.sqrt(2 * RHO / families)
             err = (joined[f"{col}_dp"].cast(pl.Float64) - joined[col]).abs()
             inside += int((err <= 1.96 * scale + 0.5).sum())

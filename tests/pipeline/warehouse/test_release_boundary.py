@@ -1,9 +1,9 @@
 """The release boundary, attacked as a hostile researcher would (issue 12).
 
 A small population is written as raw logs and run through the real stages: one probe person
-is the only one with a GAD-7 pair (change -21) and the only one connected to a human after a
-risk flag (37 minutes); they typed their name into the language field; a group has 8
-research users out of 12. Nothing published may give any of that away."""
+is the only one of their ethnicity, the only one whose GAD-7 fell by 21 and the only one
+connected to a human after a risk flag (37 minutes); they typed their name into the language
+field; a group has 8 research users out of 12. Nothing published may give any of that away."""
 
 from __future__ import annotations
 
@@ -31,26 +31,29 @@ def _at(days_ago: float, minutes: float = 0) -> str:
 
 
 def _person(user: str, gender: str, *, research: bool = True, language: str = "English",
-            phq=(15, 8), gad=None, flag: bool = False, connected_after: float | None = None):
-    s = f"s-{user}"
+            phq=(15, 8), gad=(6, 4), flag: bool = False, connected_after: float | None = None,
+            ethnicity: str | None = None):
+    """Two sessions with PHQ-9 and GAD-7 at both: everyone finishes treatment."""
+    s, s2 = f"s-{user}", f"s2-{user}"
     evs = [
         {"event_type": "profile", "occurred_at": _at(40), "birth_year": 1990, "gender": gender,
-         "language": language},
+         "language": language, **({"ethnicity": ethnicity} if ethnicity else {})},
         {"event_type": "session_started", "session_id": s, "occurred_at": _at(39),
          "channel": "app", "locale": "en-GB", "model_version": "m1"},
-        {"event_type": "assessment", "occurred_at": _at(39), "instrument": "PHQ-9",
-         "items": _items(phq[0], 9)},
-        {"event_type": "assessment", "occurred_at": _at(10), "instrument": "PHQ-9",
-         "items": _items(phq[1], 9)},
+        {"event_type": "session_started", "session_id": s2, "occurred_at": _at(10),
+         "channel": "app", "locale": "en-GB", "model_version": "m1"},
+        {"event_type": "assessment", "session_id": s, "occurred_at": _at(39, 1),
+         "instrument": "PHQ-9", "items": _items(phq[0], 9)},
+        {"event_type": "assessment", "session_id": s2, "occurred_at": _at(10, 1),
+         "instrument": "PHQ-9", "items": _items(phq[1], 9)},
+        {"event_type": "assessment", "session_id": s, "occurred_at": _at(39, 1),
+         "instrument": "GAD-7", "items": _items(gad[0], 7)},
+        {"event_type": "assessment", "session_id": s2, "occurred_at": _at(10, 1),
+         "instrument": "GAD-7", "items": _items(gad[1], 7)},
     ]
     if research:
         evs.append({"event_type": "consent", "occurred_at": _at(41), "purpose": "research",
                     "action": "granted", "consent_version": "1"})
-    if gad:
-        evs += [{"event_type": "assessment", "occurred_at": _at(39), "instrument": "GAD-7",
-                 "items": _items(gad[0], 7)},
-                {"event_type": "assessment", "occurred_at": _at(10), "instrument": "GAD-7",
-                 "items": _items(gad[1], 7)}]
     if flag:
         evs.append({"event_type": "risk_flag", "session_id": s, "occurred_at": _at(39, 5),
                     "level": "high", "source": "model"})
@@ -73,7 +76,7 @@ def _items(total: int, n: int) -> list[int]:
 
 def population() -> list[dict]:
     events = _person(PROBE, "female", language=f"english, my name is {NAME}", gad=(21, 0),
-                     flag=True, connected_after=37)
+                     flag=True, connected_after=37, ethnicity="Mixed")
     for i in range(59):  # research users, half flagged and never connected
         events += _person(f"u{i}", "female" if i % 2 else "male", flag=i % 2 == 0,
                           phq=(12 + i % 10, 4 + i % 12))
@@ -132,17 +135,22 @@ def test_the_probes_values_are_in_no_published_cell(release):
 def test_statistics_of_one_person_are_not_published(release):
     con = sandbox.connect(release.release)
     try:
-        gad = con.execute("SELECT count(mean_gad7_change), count(mean_phq9_change) "
-                          "FROM outcomes_by_group").fetchall()[0]
+        alone = con.execute("SELECT count(*) FROM outcomes_by_group WHERE grp LIKE 'Mixed%' "
+                            "OR grp LIKE '%/ Mixed%'").fetchall()[0][0]
+        view = con.execute("SELECT count(*) FROM outcomes_by_intersection "
+                           "WHERE group_a = 'Mixed or Multiple'").fetchall()[0][0]
+        means = con.execute("SELECT count(mean_gad7_change) FROM outcomes_by_group").fetchall()[0][0]
         times = con.execute("SELECT count(median_minutes_to_connection), "
                             "count(p90_minutes_to_connection), "
-                            "count(sessions_escalation_connected) FROM safety_escalation").fetchall()[0]
-        overall = con.execute("SELECT users FROM outcomes_by_group WHERE dimension = 'overall'"
-                              ).fetchall()[0][0]
+                            "coalesce(max(sessions_escalation_connected), 0) "
+                            "FROM safety_escalation").fetchall()[0]
+        overall = con.execute("SELECT finished_treatment FROM outcomes_by_group "
+                              "WHERE dimension = 'overall'").fetchall()[0][0]
     finally:
         con.close()
-    assert gad[0] == 0 and gad[1] > 0  # GAD-7 rests on one person; PHQ-9 on many
-    assert times == (0, 0, 0)  # one connected session: no time, no count
+    assert alone == 0 and view == 0  # the probe's ethnicity is one person: no row at all
+    assert means > 0  # means over groups of 10+ are published
+    assert times == (0, 0, 0)  # one connected session: no time, no count but zeros
     assert overall == 70  # the tables still say something
 
 
@@ -238,7 +246,8 @@ def test_the_policy_names_the_purpose_that_feeds_the_warehouse(tmp_path):
     assert out["allowed"]["evaluation"] == 68
     con = sandbox.connect(stages.Layout(data).release)
     try:
-        users = con.execute("SELECT users FROM outcomes_by_group WHERE dimension = 'overall'").fetchall()
+        users = con.execute("SELECT finished_treatment FROM outcomes_by_group "
+                            "WHERE dimension = 'overall'").fetchall()
     finally:
         con.close()
     assert users == [(70,)]
