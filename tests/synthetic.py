@@ -56,3 +56,29 @@ def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | No
              for name, sha in stages.new_files(raw, data)]
     return {"ingest": stages.summarise_ingest(parts), "retention": deleted,
             **stages.build_outputs(data, policies, now)}
+
+
+def frames_from_raw(raw: Path):
+    """Intake-shaped frames straight from raw synthetic events (valid lines only), with the
+    raw ids as subjects: for aggregate logic that needs no de-identification or vault."""
+    import polars as pl
+
+    from pipeline.contract import EVENT_TYPES, validate_event
+    from pipeline.intake import _schema
+
+    rows: dict[str, list[dict]] = {t: [] for t in EVENT_TYPES}
+    for ev in raw_events(raw):
+        parsed = validate_event(ev)
+        if isinstance(parsed, list):
+            continue
+        d = parsed.model_dump(mode="json", exclude={"user_id", "schema_version"})
+        d.update(record_id=d.pop("event_id"), subject=parsed.user_id,
+                 occurred_at=parsed.occurred_at.isoformat())
+        rows[parsed.event_type].append(d)
+    out = {}
+    for t in EVENT_TYPES:
+        schema = _schema(t)
+        out[t] = pl.DataFrame([tuple(r.get(c) for c in schema) for r in rows[t]], schema=schema,
+                              orient="row").with_columns(pl.col("occurred_at").str.to_datetime(
+                                  "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us"))
+    return out

@@ -33,7 +33,8 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     assert ing["balanced"] and ing["loaded"] > 0 and ing["quarantined"] > 0
     assert ing["messages"] > 0 and ing["entities"].get("PERSON", 0) > 0
     assert set(first["tables"]) == {"outcomes_by_group", "engagement_by_group",
-                                    "safety_escalation", "consent_coverage"}
+                                    "safety_escalation", "safety_reconciliation",
+                                    "consent_coverage", "safety_alerts"}
     assert first["release_id"] == "0001"
 
     second = nightly_batch(str(sample_raw), str(data_dir), str(POLICIES), NOW)
@@ -238,3 +239,44 @@ def test_a_full_disk_stops_the_flow_before_retention_or_the_sweep_write(harness,
         nightly_batch(str(more), str(data), str(POLICIES), later)
     assert {p: p.read_bytes() for p in before} == before
     assert stray.exists() and not layout.audit_log.exists()
+
+
+def test_an_unsafe_model_version_raises_a_safety_alert_and_mhpipe_run_exits_3(harness, tmp_path):
+    """`mhpipe synth --unsafe-model`: a model version that never connects a flagged session.
+    The run completes, logs the alert at error level, leaves a `safety-alert` artifact, puts
+    it in the summary and the audit record, and `mhpipe run` exits 3."""
+    import json
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterKey, LogFilter,
+                                                LogFilterLevel)
+    from prefect.client.schemas.sorting import LogSort
+    from prefect.logging.handlers import APILogWorker
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from pipeline import audit
+    from pipeline.synth import UNSAFE_MODEL, generate
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    generate(raw, users=800, days=30, seed=4, unsafe_model=True)
+    result = CliRunner().invoke(app, ["run", "--init", "--raw", str(raw), "--data", str(data),
+                                      "--policies", str(POLICIES), "--now", NOW, "--json",
+                                      "--no-progress"])
+    assert result.exit_code == 3, result.output[-2000:]
+    text = result.stdout
+    summary, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+    assert summary["ingest"]["balanced"]
+    alerts = summary["safety_alerts"]
+    assert [(a["model_version"], a["measure"]) for a in alerts] == [(UNSAFE_MODEL, "never_connected")]
+    assert "safety_transcripts" in alerts[0]["review"]
+    record = audit.read(data / "audit" / "audit.jsonl")[-1]
+    assert record["payload"]["safety_alerts"] == alerts
+    APILogWorker.drain_all(timeout=10)  # logs reach the server in batches
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["safety-alert"])))
+        errors = client.read_logs(log_filter=LogFilter(level=LogFilterLevel(ge_=40)),
+                                  limit=200, sort=LogSort.TIMESTAMP_DESC)
+    assert arts and UNSAFE_MODEL in arts[-1].data and "never_connected" in arts[-1].data
+    assert any("SAFETY ALERT" in log.message and UNSAFE_MODEL in log.message for log in errors)

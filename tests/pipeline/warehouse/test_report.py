@@ -18,6 +18,13 @@ def test_report_is_self_contained_with_charts_and_limitations(tmp_path):
     assert len(images) >= 3
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "<h2>Limitations</h2>" in page and "count cells are suppressed" in page
+    # safety up front: never-connected and within-target shares before benefit and equity
+    assert page.index("never connected") < page.index("Benefit and equity")
+    assert "reached a human within 15 min" in page and "reached a human within 60 min" in page
+    assert "Crises the AI may have missed" in page
+    assert "Consent gap" in page and "version not accepted" in page
+    # a suppressed figure is said, not dropped
+    assert "suppressed (fewer than 10)" in page
     assert "allowed their data to be used for research" in page
     assert "http://" not in page and "https://" not in page  # nothing loaded from outside
     user_ids = {l.split('"user_id": "')[1].split('"')[0]
