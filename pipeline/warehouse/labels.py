@@ -18,7 +18,7 @@ from ..contract import SessionStarted
 from ..generalise import AGE_BANDS, AGE_TOP_CODE
 from ..vocabularies import (ETHNICITY_GROUPS, GENDER_GROUPS, LANGUAGE_GROUPS, NOT_STATED,
                             REGIONS)
-from .disclosure_control import SEP, cross
+from .secondary import SEP, cross
 
 NOT_RECORDED = "not recorded"
 OTHER = "other"

@@ -21,7 +21,7 @@ BROKEN = [
     ("unencrypted individual dataset", "    encrypted: true\n    retention_days: 90",
      "    encrypted: false\n    retention_days: 90"),
     ("unknown entity type", "    AGE: redact", "    AGE_GROUP: redact"),
-    ("missing version", '  version: "2026.11.1"', '  versio: "2026.11.1"'),
+    ("missing version", '  version: "2026.11.2"', '  versio: "2026.11.2"'),
     ("unknown operator", "    CREDIT_CARD: redact", "    CREDIT_CARD: shred"),
     ("unknown lawful basis", "lawful_basis: vital_interests", "lawful_basis: vibes"),
     ("suppression below the floor", "suppression_threshold: 7", "suppression_threshold: 2"),

@@ -13,8 +13,7 @@ from hypothesis import given, settings, strategies as st
 from pipeline.warehouse import disclosure_control as dc
 from pipeline.warehouse.disclosure_control import (ROUNDING_BASE, SUPPRESSION_THRESHOLD, Spec,
                                                    check, protect, publish_count, released_rate,
-                                                   secondary_breaches, settle, wilson,
-                                                   wilson_bounds)
+                                                   wilson, wilson_bounds)
 
 PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10,
                       all_or_none_min_denominator=20)
@@ -175,50 +174,3 @@ def test_secondary_suppression_cannot_be_undone_by_subtraction(groups):
         elif groups[i] > SUPPRESSION_THRESHOLD:
             assert sum(1 for g in groups if 1 <= g <= SUPPRESSION_THRESHOLD) >= 1  # only secondaries
     assert check(out, contrib, spec, PUB) == []
-
-
-def test_secondary_hides_the_smallest_other_cell_or_the_whole_count():
-    rows = [{"period": "p", "dimension": "overall", "grp": "all", "x": 80},
-            {"period": "p", "dimension": "d", "grp": "a", "x": None},
-            {"period": "p", "dimension": "d", "grp": "b", "x": 30},
-            {"period": "p", "dimension": "d", "grp": "c", "x": 12}]
-    settle(rows, ["x"], lambda i, c: rows[i][c])
-    assert [r["x"] for r in rows] == [80, None, 30, None]
-    single = [{"period": "p", "dimension": "overall", "grp": "all", "x": 80},
-              {"period": "p", "dimension": "d", "grp": "a", "x": None},
-              {"period": "p", "dimension": "e", "grp": "a", "x": 80}]  # e's only group = total
-    settle(single, ["x"], lambda i, c: single[i][c])
-    assert [r["x"] for r in single] == [None, None, None]  # nothing else hides it: the count goes
-
-
-def test_a_hidden_total_is_still_known_from_a_fully_shown_dimension():
-    """The overall cell is hidden, but gender's groups add up to it: the total, and through
-    it the lone hidden model version, could be recovered, so a gender group is hidden too."""
-    rows = [{"period": "p", "dimension": "overall", "grp": "all", "x": None},
-            {"period": "p", "dimension": "gender", "grp": "f", "x": 40},
-            {"period": "p", "dimension": "gender", "grp": "m", "x": 35},
-            {"period": "p", "dimension": "model", "grp": "m1", "x": 70},
-            {"period": "p", "dimension": "model", "grp": "m2", "x": None}]
-    assert settle(rows, ["x"], lambda i, c: rows[i][c]) == 1
-    assert [r["x"] for r in rows] == [None, 40, None, 70, None]  # the smaller gender cell
-    assert secondary_breaches(rows, ["x"]) == []
-
-
-def test_chained_sums_across_a_two_way_breakdown():
-    """A two-way slice adds up to its one-way cell: a lone hidden cross cell next to a
-    published marginal is recoverable, and so is a hidden marginal whose slice is all
-    shown. Both get a second hidden cell; nothing stays derivable."""
-    rows = [{"period": "p", "dimension": "overall", "grp": "all", "x": 100},
-            {"period": "p", "dimension": "a", "grp": "a1", "x": 60},
-            {"period": "p", "dimension": "a", "grp": "a2", "x": 40},
-            {"period": "p", "dimension": "b", "grp": "b1", "x": 50},
-            {"period": "p", "dimension": "b", "grp": "b2", "x": 50},
-            {"period": "p", "dimension": "a x b", "grp": "a1 / b1", "x": None},
-            {"period": "p", "dimension": "a x b", "grp": "a1 / b2", "x": 30},
-            {"period": "p", "dimension": "a x b", "grp": "a2 / b1", "x": 20},
-            {"period": "p", "dimension": "a x b", "grp": "a2 / b2", "x": 20}]
-    assert secondary_breaches(rows, ["x"])  # a1/b1 = a1 - a1/b2
-    hid = settle(rows, ["x"], lambda i, c: rows[i][c])
-    assert hid >= 3 and secondary_breaches(rows, ["x"]) == []
-    hidden = {r["grp"] for r in rows if r["x"] is None}
-    assert {"a1 / b1", "a1 / b2", "a2 / b1"} <= hidden  # the slices of a1 and of b1
