@@ -67,9 +67,12 @@ def report(
     publish: Optional[Path] = PUBLISH,
     out_file: Optional[Path] = typer.Option(None, "--out", help="HTML file (default: ./research-report-<release id>.html)."),
 ) -> None:
-    """Write a self-contained HTML report of the current release: charts of outcome rates with
-    intervals by group, escalation times, consent coverage, and a Limitations section. Reads
-    the release in the researcher sandbox; needs only the publish folder."""
+    """Write a self-contained HTML report of the current release: safety alerts; safety first
+    (flagged sessions never connected to a human, connected within each target, crises the AI
+    may have missed); recovery rates with intervals by group against the overall rate;
+    the consent gap by reason; and a Limitations section. Suppressed figures read
+    "suppressed (fewer than k)". Reads the release in the researcher sandbox; needs only the
+    publish folder."""
     from pipeline.warehouse.report import render
     from pipeline.warehouse.sandbox import SandboxError, connect
 
