@@ -30,6 +30,23 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(keys_app, name="keys")
 app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
+def _version(value: bool) -> None:
+    if value:
+        from pipeline.outputs import code_version
+
+        # the package version and a digest of the library source: what `releases.code_version`
+        # records, so a release can be traced to the code that built it
+        typer.echo(f"mhpipe {code_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print mhpipe's version (and source digest) and exit.")
+          ) -> None:
+    """mhpipe: privacy-preserving batch pipeline for mental-health chat logs."""
+
+
 console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped mid-path
 out = Console()
 

@@ -60,14 +60,22 @@ def quarantine_list(
 
 @policy_app.command("diff")
 def policy_diff_cmd(old: Path = typer.Argument(..., help="Policy folder in force."),
-                    new: Path = typer.Argument(..., help="Proposed policy folder.")) -> None:
-    """What changed between two policy folders, in words."""
+                    new: Path = typer.Argument(..., help="Proposed policy folder."),
+                    json_out: bool = typer.Option(False, "--json",
+                                                  help="Print the changes as a JSON list.")) -> None:
+    """What changed between two policy folders, in words (consent and retention changes with
+    what they do to people). Exits 1 when the policies differ and 0 when they do not, like
+    diff(1), so a script can tell."""
     from pipeline.policy_diff import policy_diff
 
     a, b = _load_or_fail(old), _load_or_fail(new)
     lines = policy_diff(a.policy, b.policy)
-    for line in lines or ["no change"]:
-        out.print(f"- {line}")
+    if json_out:
+        out.print_json(json.dumps(lines))
+    else:
+        for line in lines or ["no change"]:
+            out.print(f"- {line}", markup=False, highlight=False)  # values are never markup
+    raise typer.Exit(1 if lines else 0)
 
 
 @policy_app.command("impact")

@@ -22,8 +22,12 @@ def query(
     data: Path = DATA,
     publish: Optional[Path] = PUBLISH,
     release: Optional[str] = typer.Option(None, help="A numbered release, e.g. 0003 (default: the current one)."),
+    fmt: str = typer.Option("table", "--format", metavar="table|csv|json|markdown",
+                            help="Output: a table (NULL shown as NULL), CSV (NULL as an empty "
+                                 "field), JSON (a list of objects, NULL as null) or a Markdown "
+                                 "table (NULL as NULL)."),
 ) -> None:
-    """Query a research release in the researcher sandbox and print the result as a table.
+    """Query a research release in the researcher sandbox and print the result.
 
     The release is opened read-only with file access, ATTACH, COPY/EXPORT and extensions off
     and DuckDB's settings locked. Researchers need only the publish folder (--publish).
@@ -33,6 +37,8 @@ def query(
     from pipeline.warehouse.sandbox import SandboxError, connect
 
     os.environ.pop("MHPIPE_MASTER_KEY", None)  # nothing in this process needs the key
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}")
     path = _release_path(data, publish, release)
     try:
         con = connect(path)
@@ -46,10 +52,40 @@ def query(
         _fail(f"query refused or failed: {exc}")
     finally:
         con.close()
-    t = Table(*names)
-    for r in rows:
-        t.add_row(*["NULL" if v is None else str(v) for v in r])
-    out.print(t)
+    if fmt == "table":
+        t = Table(*names)
+        for r in rows:
+            t.add_row(*["NULL" if v is None else str(v) for v in r])
+        out.print(t)
+    else:
+        typer.echo(render_rows(names, rows, fmt), nl=False)
+
+
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+def render_rows(names: list[str], rows: list[tuple], fmt: str) -> str:
+    """A query result as CSV, JSON or Markdown text (aggregates only: never escaped for markup,
+    never wrapped)."""
+    import csv
+    import io
+    import json
+
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names)
+        w.writerows([["" if v is None else v for v in r] for r in rows])
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps([dict(zip(names, r)) for r in rows], default=str, indent=1) + "\n"
+
+    def cell(v) -> str:
+        return "NULL" if v is None else str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def _release_path(data: Path, publish: Optional[Path], release: Optional[str]) -> Path:

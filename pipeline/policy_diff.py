@@ -22,8 +22,42 @@ def _show(v: Any) -> str:
     return str(v)
 
 
+def _consent_sentence(parts: list[str], old: Any, new: Any) -> str | None:
+    """Consent and age changes in words, with what they do to people."""
+    if parts[0] != "purposes" or len(parts) != 3:
+        return None
+    purpose, key = parts[1], parts[2]
+    if key == "accepted_consent_versions":
+        old, new = old or [], new or []
+        bits = []
+        for v in [x for x in old if x not in new]:
+            bits.append(f"consent form version {v} is no longer accepted: people whose latest "
+                        f"consent is on it leave the {purpose} population at the next run, and "
+                        f"its individual-level datasets erase them")
+        for v in [x for x in new if x not in old]:
+            bits.append(f"consent form version {v} is now accepted: people who consented on it "
+                        f"join the {purpose} population at the next run")
+        return f"purpose {purpose}: " + "; ".join(bits or ["accepted versions reordered"])
+    if key == "minimum_age":
+        effect = (f"people known to be under {new} leave it at the next run" if new > old
+                  else f"people aged {new} to {old - 1} may join it")
+        return f"purpose {purpose}: minimum age {old} -> {new} ({effect})"
+    if key == "lawful_basis":
+        if new == "consent":
+            effect = "only people who opted in remain; everyone else leaves at the next run"
+        elif old == "consent":
+            effect = "everyone in the intake store is covered, consent or not"
+        else:
+            effect = "who is covered does not change"
+        return f"purpose {purpose}: lawful basis {old} -> {new} ({effect})"
+    return None
+
+
 def _sentence(path: str, old: Any, new: Any) -> str:
     parts = path.split(".")
+    consent = _consent_sentence(parts, old, new)
+    if consent is not None:
+        return consent
     if parts[-1] == "retention_days":
         what = "intake store" if parts[0] == "intake" else f"dataset {parts[1]}"
         direction = "shorter: older records will be deleted" if new < old else "longer"

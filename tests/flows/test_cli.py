@@ -294,3 +294,10 @@ def test_eight_concurrent_exports_leave_one_intact_chain(tmp_path):
     assert all(r["by"]["uid"] == os.getuid() and r["payload"]["who"] != "not-me" for r in records)
     result = runner.invoke(app, ["audit", "verify", "--data", str(data)])
     assert result.exit_code == 0, result.output
+
+
+def test_version_prints_the_package_version_and_source_digest():
+    from pipeline.outputs import code_version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"mhpipe {code_version()}"

@@ -70,8 +70,33 @@ def test_diff_in_words(tmp_path):
                         "    retention_days: 10\n\npublication:")
     (folder / "policy.yaml").write_text(text)
     result = runner.invoke(app, ["policy", "diff", str(POLICIES), str(folder)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # they differ: like diff(1)
     out = " ".join(result.output.split())
     assert "retention of dataset qi_transcripts: 90 -> 30 days (shorter" in out
     assert "datasets.qi_transcripts.operators.AGE: redact -> mask" in out
     assert "dataset added: audit_only" in out
+    same = runner.invoke(app, ["policy", "diff", str(POLICIES), str(POLICIES)])
+    assert same.exit_code == 0 and "no change" in same.output
+
+
+def test_diff_shows_every_value_and_says_what_consent_changes_do(tmp_path):
+    """Lower-case list values were read as markup and vanished ("languages: added ")."""
+    import json
+
+    folder = tmp_path / "pol"
+    shutil.copytree(POLICIES, folder)
+    text = (folder / "policy.yaml").read_text()
+    text = text.replace('accepted_consent_versions: ["1", "2"]', 'accepted_consent_versions: ["2", "3"]', 1)
+    text = text.replace("    minimum_age: 16\n", "    minimum_age: 18\n", 1)
+    text = text.replace("keeps: [transcripts]", "keeps: [transcripts, profiles]", 1)
+    (folder / "policy.yaml").write_text(text)
+    result = runner.invoke(app, ["policy", "diff", str(POLICIES), str(folder)])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert ("purpose research: consent form version 1 is no longer accepted: people whose "
+            "latest consent is on it leave the research population") in out
+    assert "consent form version 3 is now accepted" in out
+    assert "purpose research: minimum age 16 -> 18 (people known to be under 18 leave it" in out
+    assert "keeps: added [profiles]" in out
+    as_json = runner.invoke(app, ["policy", "diff", str(POLICIES), str(folder), "--json"])
+    assert as_json.exit_code == 1 and len(json.loads(as_json.stdout)) == 3

@@ -106,3 +106,31 @@ def test_the_key_is_a_real_key(published):
     _, _, layout = published
     assert len(base64.b64decode(layout.master_key.read_text().strip())) == 32
     assert os.environ.get("MHPIPE_MASTER_KEY") is None
+
+
+def test_query_prints_csv_json_and_markdown_with_nulls_kept_apart(published):
+    import csv
+    import io
+    import json
+
+    _, data, _ = published
+    sql = ("SELECT dimension, grp, users, research_share FROM consent_coverage "
+           "WHERE dimension = 'gender' ORDER BY grp")
+    runner = CliRunner()
+    as_csv = runner.invoke(app, ["query", sql, "--data", str(data), "--format", "csv"])
+    as_json = runner.invoke(app, ["query", sql, "--data", str(data), "--format", "json"])
+    as_md = runner.invoke(app, ["query", sql, "--data", str(data), "--format", "markdown"])
+    assert as_csv.exit_code == as_json.exit_code == as_md.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    objects = json.loads(as_json.stdout)
+    assert [r["grp"] for r in rows] == [o["grp"] for o in objects] == ["female", "male",
+                                                                        "non-binary"]
+    # the group of 8 research users (non-binary): its share is suppressed, so NULL is an
+    # empty CSV field, JSON null and "NULL" in Markdown, never the text "None"
+    assert objects[2]["research_share"] is None and rows[2]["research_share"] == ""
+    assert "| non-binary |" in as_md.stdout and "| NULL |" in as_md.stdout
+    assert as_md.stdout.splitlines()[:2] == ["| dimension | grp | users | research_share |",
+                                             "|---|---|---|---|"]
+    assert "None" not in as_csv.stdout + as_json.stdout + as_md.stdout
+    bad = runner.invoke(app, ["query", sql, "--data", str(data), "--format", "xml"])
+    assert bad.exit_code == 1 and "--format must be one of" in bad.output
