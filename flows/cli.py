@@ -131,6 +131,14 @@ def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional
     except PolicyError as exc:
         _fail(str(exc.issues[0]))
     layout = _layout(data, publish)
+    from pipeline import audit
+    from pipeline.policy_history import version_bumped
+
+    # a policy whose content changed under the same metadata.version would be audited as
+    # the old one: refused before anything is touched
+    issue = version_bumped(audit.read(layout.audit_log), lp) if layout.audit_log.exists() else None
+    if issue:
+        _fail(str(issue))
     fresh = not (layout.vault.exists() or layout.keystore.exists())
     if not data.is_dir() and not init:
         _fail(f"data folder {data} does not exist: check --data, or start a new data folder "
@@ -341,7 +349,7 @@ def scan_leaks(
 
 
 # the other commands register themselves on `app` when imported
-from . import cli_governance, cli_warehouse  # noqa: E402,F401 - they register commands
+from . import cli_governance, cli_steward, cli_subject, cli_warehouse  # noqa: E402,F401 - they register commands
 
 
 def main() -> None:

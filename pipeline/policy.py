@@ -10,13 +10,15 @@ is touched (fail closed).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema,
+                      model_validator)
 
 from .deid import KNOWN_ENTITIES, LANGUAGE, OPERATORS
 from .disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
@@ -29,18 +31,37 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _d(text: str, **kw: Any) -> Any:  # a field and its description (editors show it)
+    return Field(description=text, **kw)
+
+
+# `effective_date: 2026-11-01` is a string to editors (YAML 1.2) but a date to PyYAML (1.1):
+# the schema accepts both, so `jsonschema` validates the file however it was loaded
+_DATE = WithJsonSchema({"anyOf": [
+    {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+    {"not": {"type": ["string", "number", "boolean", "null", "array", "object"]},
+     "description": "a YAML date (2026-11-01) as a YAML 1.1 loader such as PyYAML reads it"}]})
+
+
 class Metadata(_Frozen):
-    version: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
-    effective_date: date
-    approved_by: str = Field(min_length=1)
+    """Who owns and approved this policy, and from when it governs runs."""
+
+    version: str = _d("Policy version: bump it on every approved change.", min_length=1)
+    owner: str = _d("Who owns the policy (e.g. the Data Protection Office).", min_length=1)
+    effective_date: Annotated[date, _DATE] = _d("YYYY-MM-DD; runs dated before it are refused.")
+    approved_by: str = _d("Who approved this version (audited, in every release).", min_length=1)
 
 
 class Purpose(_Frozen):
-    description: str = Field(min_length=1)
-    lawful_basis: Literal["consent", "vital_interests", "legal_obligation", "public_task"]
-    accepted_consent_versions: tuple[str, ...] = ()
-    minimum_age: int = Field(default=16, ge=0, le=120)
+    """A purpose of processing and who may be in its population."""
+
+    description: str = _d("What the purpose is, in words.", min_length=1)
+    lawful_basis: Literal["consent", "vital_interests", "legal_obligation", "public_task"] = _d(
+        "Lawful basis; consent is opt-in (no consent event, no consent).")
+    accepted_consent_versions: tuple[str, ...] = _d("Consent form versions accepted (needed "
+                                                    "for consent).", default=())
+    minimum_age: int = _d("Younger people are left out (age from the latest birth_year).",
+                          default=16, ge=0, le=120)
 
     @model_validator(mode="after")
     def _consent_needs_versions(self) -> "Purpose":
@@ -51,39 +72,50 @@ class Purpose(_Frozen):
 
 Entity = Literal[KNOWN_ENTITIES]  # type: ignore[valid-type]
 OperatorName = Literal[OPERATORS]  # type: ignore[valid-type]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ()\-]{1,18}[0-9]$")]
 
 
 class Deidentification(_Frozen):
     """How free text is de-identified (pipeline/deid/)."""
 
-    # locales whose language has a configured model: only those are accepted (another code
-    # would silently go through the English model)
-    languages: tuple[Literal[LANGUAGE], ...] = (LANGUAGE,)  # type: ignore[valid-type]
-    entities: tuple[Entity, ...] = Field(default=KNOWN_ENTITIES, min_length=1)  # [] = no redaction
-    default_operator: OperatorName = "placeholder"
-    operators: dict[Entity, OperatorName] = {}
-    # public crisis and support lines ("116 123", "988"): never masked as a personal number
-    public_numbers: tuple[Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ()\-]{1,18}[0-9]$")], ...] = ()
+    languages: tuple[Literal[LANGUAGE], ...] = _d(  # type: ignore[valid-type]
+        "Locales with a model (en only); text in other languages is not kept.", default=(LANGUAGE,))
+    entities: tuple[Entity, ...] = _d("Entity types replaced in message text (not empty).",
+                                      default=KNOWN_ENTITIES, min_length=1)
+    default_operator: OperatorName = _d(
+        "placeholder (<PERSON_1>, numbered per conversation), redact, mask (*) or hash (keyed).",
+        default="placeholder")
+    operators: dict[Entity, OperatorName] = _d("Per entity type, over default_operator.", default={})
+    public_numbers: tuple[Phone, ...] = _d("Public crisis and support lines, kept as written "
+                                           "(never masked as a person's number).", default=())
 
 
 class Intake(_Frozen):
     """The pipeline's own encrypted working store of validated, de-identified events."""
 
-    retention_days: int = Field(ge=1, le=3650)
+    retention_days: int = _d("Days events are kept in the intake store.", ge=1, le=3650)
 
 
 class Dataset(_Frozen):
-    purpose: Name
-    description: str = Field(min_length=1)
-    level: Literal["aggregate", "individual"]
-    keeps: tuple[Literal["transcripts", "assessments", "sessions", "profiles"], ...]
-    encrypted: bool
-    retention_days: int = Field(ge=1, le=3650)
-    only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = ()
-    # operators for this dataset's transcripts, over `deidentification` (per entity type)
-    operators: dict[Entity, OperatorName] = {}
-    # timestamps: shifted per subject by a stable offset, cut to a day/week/month, or exact
-    timestamps: Literal["shift", "day", "week", "month", "exact"] = "shift"
+    """A dataset kept for one purpose."""
+
+    purpose: Name = _d("The declared purpose this dataset serves.")
+    description: str = _d("What the dataset is for, in words.", min_length=1)
+    level: Literal["aggregate", "individual"] = _d(
+        "aggregate: the research warehouse; individual: per-person records (encrypted).")
+    keeps: tuple[Literal["transcripts", "assessments", "sessions", "profiles"], ...] = _d(
+        "What it keeps (individual datasets are materialised when they keep transcripts).")
+    encrypted: bool = _d("Encrypted per subject; must be true for an individual dataset.")
+    retention_days: int = _d("Days records are kept (aggregate: how long a release may be kept).",
+                             ge=1, le=3650)
+    only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = _d(
+        "Keep only sessions with a risk flag of these levels (empty: every session).", default=())
+    operators: dict[Entity, OperatorName] = _d(
+        "Operator per entity type for this dataset's transcripts, over deidentification.",
+        default={})
+    timestamps: Literal["shift", "day", "week", "month", "exact"] = _d(
+        "shift: stable per-person offset of up to +-14 days; day, week, month: cut to that; "
+        "exact: as recorded.", default="shift")
 
     @model_validator(mode="after")
     def _individual_is_encrypted(self) -> "Dataset":
@@ -95,17 +127,19 @@ class Dataset(_Frozen):
 class Cadence(_Frozen):
     """When the research warehouse publishes (pipeline/warehouse/cadence.py)."""
 
-    every: Literal["month", "quarter"] = "month"
-    day: int = Field(default=1, ge=1, le=28)  # day of the month a release is published
+    every: Literal["month", "quarter"] = _d("Publish every month or quarter.", default="month")
+    day: int = _d("Day of the month a release is published.", default=1, ge=1, le=28)
 
 
 class DifferentialPrivacy(_Frozen):
     """`mode: dp` (pipeline/warehouse/dp.py): zCDP accounting in rho."""
 
-    rho_per_release: float = Field(gt=0, le=10)
-    rho_cap_per_year: float = Field(gt=0, le=50)  # per person, over any 365 days
-    max_sessions_per_person: int = Field(default=20, ge=1, le=1000)  # contribution bound
-    suppress_and_round: bool = True  # small-count suppression and rounding on the noisy counts
+    rho_per_release: float = _d("Privacy loss (zCDP rho) one release spends.", gt=0, le=10)
+    rho_cap_per_year: float = _d("Most rho any 365 days may spend; no release past it.",
+                                 gt=0, le=50)
+    max_sessions_per_person: int = _d("Contribution bound: sessions counted per person.",
+                                      default=20, ge=1, le=1000)
+    suppress_and_round: bool = _d("Also suppress and round the noisy counts.", default=True)
 
     @model_validator(mode="after")
     def _release_fits_the_cap(self) -> "DifferentialPrivacy":
@@ -118,15 +152,20 @@ class Publication(_Frozen):
     """May tighten, never loosen, the floors in `pipeline.disclosure_floors` (why each floor:
     that module's docstring and README.md, "Disclosure control")."""
 
-    suppression_threshold: int = Field(ge=SUPPRESSION_THRESHOLD, le=100)
-    rounding_base: int = Field(ge=ROUNDING_BASE, le=100)
-    minimum_group_size: int = Field(ge=MINIMUM_GROUP_SIZE, le=1000)
-    all_or_none_min_denominator: int = Field(default=ALL_OR_NONE_MIN_DENOMINATOR,
-                                             ge=ALL_OR_NONE_MIN_DENOMINATOR, le=10000)
-    cadence: Cadence = Cadence()
-    purpose: Name = "research"  # the purpose whose people the research tables describe
-    mode: Literal["suppression", "dp"] = "suppression"
-    dp: DifferentialPrivacy | None = None
+    suppression_threshold: int = _d("Counts of 1..N (values or people) are suppressed.",
+                                    ge=SUPPRESSION_THRESHOLD, le=100)
+    rounding_base: int = _d("Other counts are rounded to the nearest N.", ge=ROUNDING_BASE, le=100)
+    minimum_group_size: int = _d("Groups, means, percentiles and rates need N+ people (above "
+                                 "suppression_threshold).", ge=MINIMUM_GROUP_SIZE, le=1000)
+    all_or_none_min_denominator: int = _d(
+        "0% or 100% only on denominators of N+ people.", default=ALL_OR_NONE_MIN_DENOMINATOR,
+        ge=ALL_OR_NONE_MIN_DENOMINATOR, le=10000)
+    cadence: Cadence = _d("When releases are published (closed periods only).", default=Cadence())
+    purpose: Name = _d("Purpose whose people the research tables describe.", default="research")
+    mode: Literal["suppression", "dp"] = _d(
+        "suppression (with a cross-release gate) or dp (differential privacy: needs dp).",
+        default="suppression")
+    dp: DifferentialPrivacy | None = _d("Privacy budget; only with mode: dp.", default=None)
 
     @model_validator(mode="after")
     def _group_above_threshold(self) -> "Publication":
@@ -144,14 +183,13 @@ class Publication(_Frozen):
 class Safety(_Frozen):
     """Crisis oversight (pipeline/warehouse/safety.py, safety_gate.py)."""
 
-    # safety_escalation reports sessions connected to a human within each of these targets
-    connection_targets_minutes: tuple[int, ...] = Field(default=(15, 60), min_length=1,
-                                                        max_length=6)
-    # a model version is flagged when a share is worse than its predecessor's by more than
-    # this margin, and the 95% interval of the difference excludes zero
-    gate_margin: float = Field(default=0.05, gt=0, le=0.5)
-    # ... and both versions have at least this many people in the share's denominator
-    gate_min_people: int = Field(default=20, ge=MINIMUM_GROUP_SIZE, le=100000)
+    connection_targets_minutes: tuple[int, ...] = _d(
+        "Report flagged sessions connected to a human within each of these minutes.",
+        default=(15, 60), min_length=1, max_length=6)
+    gate_margin: float = _d("Safety gate: flag a model version worse than its predecessor by "
+                            "more than this share.", default=0.05, gt=0, le=0.5)
+    gate_min_people: int = _d("Safety gate: people each version needs behind a share.",
+                              default=20, ge=MINIMUM_GROUP_SIZE, le=100000)
 
     @model_validator(mode="after")
     def _targets(self) -> "Safety":
@@ -163,31 +201,30 @@ class Safety(_Frozen):
 
 
 class Policy(_Frozen):
-    metadata: Metadata
-    purposes: dict[Name, Purpose]
-    deidentification: Deidentification = Deidentification()
-    intake: Intake
-    datasets: dict[Name, Dataset]
-    publication: Publication
-    safety: Safety = Safety()
+    """An mhpipe data-steward policy (README.md, "Policies")."""
+
+    metadata: Metadata = _d("Version, owner, approver and effective date.")
+    purposes: dict[Name, Purpose] = _d("Purposes of processing, by name.")
+    deidentification: Deidentification = _d("How message text is de-identified.",
+                                            default=Deidentification())
+    intake: Intake = _d("The pipeline's encrypted working store of de-identified events.")
+    datasets: dict[Name, Dataset] = _d("Datasets kept, by name, each for one purpose.")
+    publication: Publication = _d("Disclosure control and cadence of research releases.")
+    safety: Safety = _d("Crisis oversight and the model-version safety gate.", default=Safety())
 
     @model_validator(mode="after")
     def _names_resolve(self) -> "Policy":
+        unknown = f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}"
         if self.publication.purpose not in self.purposes:
-            raise _KeyError(("publication", "purpose"),
-                            f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}")
+            raise _KeyError(("publication", "purpose"), unknown)
         for name, ds in self.datasets.items():
             if ds.purpose not in self.purposes:
-                raise _KeyError(
-                    ("datasets", name, "purpose"),
-                    f"unknown purpose; declared purposes: {', '.join(sorted(self.purposes))}",
-                )
+                raise _KeyError(("datasets", name, "purpose"), unknown)
             if ds.level == "aggregate" and ds.purpose != self.publication.purpose:
-                raise _KeyError(
-                    ("datasets", name, "purpose"),
-                    "an aggregate dataset is the research warehouse: its purpose must be "
-                    f"publication.purpose ({self.publication.purpose}); anything else would "
-                    "do nothing")
+                raise _KeyError(("datasets", name, "purpose"),
+                                "an aggregate dataset is the research warehouse: its purpose must "
+                                f"be publication.purpose ({self.publication.purpose}); anything "
+                                "else would do nothing")
         return self
 
     def release_retention_days(self) -> int | None:
@@ -203,8 +240,7 @@ class Policy(_Frozen):
 class _KeyError(ValueError):
     def __init__(self, loc: tuple[str, ...], msg: str):
         super().__init__(msg)
-        self.loc = loc
-        self.msg = msg
+        self.loc, self.msg = loc, msg
 
 
 @dataclass(frozen=True)
@@ -213,10 +249,11 @@ class PolicyIssue:
     line: int | None
     key: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}"
+        where = ":".join([self.file, *(str(n) for n in (self.line, self.column) if n)])
+        return f"{where}: {self.message}" if self.key == "-" else f"{where}: {self.key}: {self.message}"
 
 
 class PolicyError(Exception):
@@ -230,7 +267,8 @@ class LoadedPolicy:
     policy: Policy
     files: dict[str, str]  # file name -> SHA-256 of its bytes
     metadata_file: str = "-"
-    metadata_line: int | None = None
+    metadata_line: int | None = None  # of metadata.effective_date
+    version_line: int | None = None  # of metadata.version
 
     @property
     def version(self) -> str:
@@ -248,10 +286,8 @@ class LoadedPolicy:
 
     @property
     def digest(self) -> str:
-        h = hashlib.sha256()
-        for name, sha in sorted(self.files.items()):
-            h.update(f"{name}={sha}\n".encode())
-        return h.hexdigest()
+        lines = "".join(f"{name}={sha}\n" for name, sha in sorted(self.files.items()))
+        return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -270,10 +306,30 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-_ALLOWED = {
-    "extra_forbidden": "unknown key (not part of the policy model)",
-    "missing": "required key is missing",
-}
+_QUOTED = re.compile(r"'(?!<)[^'\s]{3,}'")  # a name or tag quoted from the file: not echoed
+
+
+def _yaml_issue(f: Path, raw: bytes, exc: Exception) -> PolicyIssue:
+    """Where and why a file is not YAML: path, line, column and the parser's reason, never
+    the text itself (str() of a PyYAML error quotes the offending line)."""
+    line, col, reason = None, None, "not UTF-8 text"
+    if isinstance(exc, UnicodeDecodeError):
+        line, col = raw.count(b"\n", 0, exc.start) + 1, exc.start - raw.rfind(b"\n", 0, exc.start)
+    elif isinstance(exc, yaml.MarkedYAMLError):
+        mark, ctx = exc.problem_mark or exc.context_mark, exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        reason = exc.problem or exc.context or "unreadable"
+        if exc.problem and exc.context and ctx and mark and ctx.line != mark.line:
+            reason += f" ({exc.context} from line {ctx.line + 1})"
+    elif isinstance(exc, yaml.reader.ReaderError):  # a control character
+        text, pos = raw.decode("utf-8", "replace"), exc.position
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        reason = f"{exc.reason} (#x{exc.character:04x})"
+    return PolicyIssue(str(f), line, "-", "not valid YAML: " + _QUOTED.sub("'...'", reason), col)
+
+
+_ALLOWED = {"extra_forbidden": "unknown key (not part of the policy model)",
+            "missing": "required key is missing"}
 
 
 def load_policy(folder: Path) -> LoadedPolicy:
@@ -294,8 +350,7 @@ def load_policy(folder: Path) -> LoadedPolicy:
             node = yaml.compose(text)
             data = yaml.safe_load(text)
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            issues.append(PolicyIssue(f.name, mark.line + 1 if mark else None, "-", "not valid YAML"))
+            issues.append(_yaml_issue(f, raw, exc))
             continue
         if data is None:
             continue
@@ -306,10 +361,8 @@ def load_policy(folder: Path) -> LoadedPolicy:
             if section == "$schema":
                 continue
             if section in merged:
-                issues.append(PolicyIssue(
-                    f.name, _line_of(node, (section,)), str(section),
-                    f"section already declared in {owner[section][0]}",
-                ))
+                issues.append(PolicyIssue(f.name, _line_of(node, (section,)), str(section),
+                                          f"section already declared in {owner[section][0]}"))
                 continue
             merged[section] = data[section]
             owner[section] = (f.name, node)
@@ -330,7 +383,8 @@ def load_policy(folder: Path) -> LoadedPolicy:
         raise PolicyError(issues) from None
     meta_file, meta_node = owner.get("metadata", (folder.name, None))
     return LoadedPolicy(policy, hashes, meta_file,
-                        _line_of(meta_node, ("metadata", "effective_date")))
+                        _line_of(meta_node, ("metadata", "effective_date")),
+                        _line_of(meta_node, ("metadata", "version")))
 
 
 def json_schema() -> dict[str, Any]:
@@ -339,7 +393,7 @@ def json_schema() -> dict[str, Any]:
     Sections are optional per file, since a policy may be split over several files."""
     schema = Policy.model_json_schema()
     schema["required"] = []
-    schema["properties"]["$schema"] = {"type": "string"}
+    schema["properties"]["$schema"] = {"type": "string", "description": "This file's schema."}
     schema["title"] = "mhpipe policy file"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

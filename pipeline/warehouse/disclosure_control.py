@@ -42,9 +42,14 @@ Z_95 = 1.959964  # two-sided 95% normal quantile, for Wilson intervals
 KEYS = ("period", "dimension", "grp")
 ROW = "people"  # contributor column: distinct people in the row
 BELOW, ABOVE = ":below", ":above"  # contributor columns of a percentile's two sides
-# a column named as a minimum or maximum ("min_wait", "x_max"); "within_15_min" (minutes)
-# and "under_minimum_age" (a consent reason) are not
-EXTREMES = re.compile(r"(^|(?<!\d)_)(min|max|minimum|maximum)(_(?!age)|$)")
+# a column named as a minimum or maximum ("min_wait", "phq9_max", "max_age"); the names
+# "within_<N>_min" (minutes) and "under_minimum_age" (a consent reason) are not
+EXTREMES = re.compile(r"(^|_)(min|max|minimum|maximum)(_|$)")
+NOT_EXTREMES = re.compile(r"_within_\d+_min(?=_|$)|(^|_)under_minimum_age(?=_|$)")
+
+
+def is_extreme(name: str) -> bool:
+    return EXTREMES.search(NOT_EXTREMES.sub("", name)) is not None
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,7 @@ class Spec:
     means, percentiles: statistics over people (percentiles: column -> quantile).
     rates: rate column -> (numerator, denominator), computed after protection; each rate
     also gets `_lo`/`_hi` (95% Wilson) and, with `ratios`, `_ratio` to the overall rate with
-    its 95% interval (`_ratio_lo`/`_ratio_hi`).
-    shares: share column -> (numerator, denominator) of *exact* counts, computed before
-    protection with `_lo`/`_hi` (95% Wilson) and released rounded (`round_share`); they are
-    statistics over the denominator's people, protected like means."""
+    its 95% interval (`_ratio_lo`/`_ratio_hi`)."""
 
     counts: Mapping[str, str | None]
     size: str
@@ -69,28 +71,18 @@ class Spec:
     percentiles: Mapping[str, float] = field(default_factory=dict)
     rates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     ratios: bool = True
-    shares: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [*self.counts, *self.means, *self.percentiles, *self.rates, *self.shares]
-        bad = [n for n in names if EXTREMES.search(n)]
+        names = [*self.counts, *self.means, *self.percentiles, *self.rates]
+        bad = [n for n in names if is_extreme(n)]
         if bad:
             raise ValueError(f"minima and maxima are never published: {bad}")
         for c, den in self.counts.items():
             if den is not None and den not in self.counts:
                 raise ValueError(f"denominator of {c} is not a count: {den}")
-        for r, (num, den) in {**self.rates, **self.shares}.items():
+        for r, (num, den) in self.rates.items():
             if num not in self.counts or den not in self.counts:
                 raise ValueError(f"rate {r} must divide two counts")
-
-    def share_columns(self) -> dict[str, str]:
-        """Every released share column (share, _lo, _hi) -> the share it belongs to."""
-        return {s + suffix: s for s in self.shares for suffix in ("", "_lo", "_hi")}
-
-    @property
-    def mean_like(self) -> tuple[str, ...]:
-        """Statistics over people protected as means: the means and the share columns."""
-        return (*self.means, *self.share_columns())
 
     def rate_columns(self) -> dict[str, str]:
         """Every derived rate column -> the rate it belongs to."""
@@ -172,7 +164,7 @@ def protect(values: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub
     suppressed = sum(r[c] is None for r in rows for c in spec.counts)
     for r, n in zip(rows, people):
         hidden = r[spec.size] is None
-        for c in spec.mean_like:
+        for c in spec.means:
             if hidden or n[ROW] < pub.minimum_group_size or (n[c] or 0) < pub.minimum_group_size:
                 r[c] = None
         for c in spec.percentiles:
@@ -204,6 +196,9 @@ def add_rates(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pu
     for rate, (num, den) in spec.rates.items():
         ok = pl.col(f"_ok_{den}").fill_null(False)
         n, d = pl.col(num), pl.col(den)
+        # from released counts only, never corrected from exact ones: 1,998 of 2,000 reads
+        # 1.0, as rounding meant (telling "not all" apart would undo the rounding for the
+        # one or two people it hides, and flip between releases the gate holds)
         out = out.with_columns(
             pl.when(ok).then(released_rate(n, d)).alias(rate),
             pl.when(ok).then(wilson(n, d, lower=True)).alias(f"{rate}_lo"),
@@ -239,50 +234,16 @@ def _add_ratio(out: pl.DataFrame, keys: list[str], rate: str, num: str, den: str
     ).drop("_o", "_on", "_od")
 
 
-def drop_orphan_shares(frame: pl.DataFrame, spec: Spec) -> pl.DataFrame:
-    """A share is published only beside its published numerator and denominator: next to a
-    suppressed count it would give the count away (8 of 12 reads 0.67)."""
-    exprs = []
-    for share, (num, den) in spec.shares.items():
-        gone = pl.col(num).is_null() | pl.col(den).is_null()
-        exprs += [pl.when(gone).then(None).otherwise(pl.col(c)).alias(c)
-                  for c in (share, f"{share}_lo", f"{share}_hi")]
-    return frame.with_columns(exprs) if exprs else frame
-
-
-SHARE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5)
-
-
-def round_share(value: float | None, people: int, pub, *, bound: str | None = None
-                ) -> float | None:
-    """A share computed from exact counts, as released: on a step of at least
-    `rounding_base` people (0.01 for 500+ people; 0.2 for 25), so that it says no more about
-    the count than the rounded count does. Only an exact 0% or 100% reads 0 or 1, and only on
-    `all_or_none_min_denominator`+ people; anything else stays a step inside. Interval
-    bounds (`bound` "lo" or "hi") are rounded outwards."""
-    if value is None or people <= 0:
-        return None
-    step = next((s for s in SHARE_STEPS if s * people >= pub.rounding_base), 0.5)
-    if bound == "lo":
-        return round(math.floor(value / step + 1e-9) * step, 2)
-    if bound == "hi":
-        return round(math.ceil(value / step - 1e-9) * step, 2)
-    if value in (0, 1):
-        return float(value) if people >= pub.all_or_none_min_denominator else None
-    out = round(round(value / step) * step, 2)
-    return min(max(out, step), round(1 - step, 2))
-
-
 def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -> list[str]:
     """Every breach of the rules in a released table (e.g. read back from a built file)."""
     problems: list[str] = []
     keys = _keys(released)
-    declared = set(keys) | set(spec.counts) | set(spec.mean_like) | set(spec.percentiles) \
+    declared = set(keys) | set(spec.counts) | set(spec.means) | set(spec.percentiles) \
         | set(spec.rate_columns())
     for col in released.columns:
         if col not in declared:
             problems.append(f"column {col} is not a declared statistic")
-        if EXTREMES.search(col):
+        if is_extreme(col):
             problems.append(f"column {col} looks like a minimum or maximum")
     if problems:
         return problems
@@ -291,7 +252,7 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
     base, t, k = pub.rounding_base, pub.suppression_threshold, pub.minimum_group_size
     for r in joined.iter_rows(named=True):
         where = "/".join(str(r[c]) for c in keys)
-        n = {c: r.get(c + "@n", r.get(c)) for c in [*spec.counts, *spec.mean_like]}
+        n = {c: r.get(c + "@n", r.get(c)) for c in [*spec.counts, *spec.means]}
         n.update({c: r.get(c) for c in r if c.endswith((BELOW, ABOVE)) or c == ROW})
         if n.get(ROW) is None:
             problems.append(f"row {where}: no contributor counts")
@@ -307,14 +268,9 @@ def check(released: pl.DataFrame, contributors: pl.DataFrame, spec: Spec, pub) -
             elif (den is not None and (v == 0 or n[c] == n[den] or v == r[den])
                   and n[den] < pub.all_or_none_min_denominator):
                 problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
-        for c in spec.mean_like:
+        for c in spec.means:
             if r[c] is not None and (n[c] or 0) < k:
                 problems.append(f"{c} at {where}: a mean of fewer than k people")
-        for c, (num, den) in spec.shares.items():
-            if r[c] in (0, 1) and (n[c] or 0) < pub.all_or_none_min_denominator:
-                problems.append(f"{c} at {where}: 0% or 100% on a small denominator")
-            if r[c] is not None and (r[num] is None or r[den] is None):
-                problems.append(f"{c} at {where}: a share beside a suppressed count")
         for c in spec.percentiles:
             if r[c] is not None and not _percentile_allowed(c, n, pub):
                 problems.append(f"{c} at {where}: a percentile without k people on each side")

@@ -190,17 +190,14 @@ def safety_counts(targets) -> dict[str, str]:
             **{f"sessions_{within(n)}": within(n) for n in targets}}
 
 
-# tables with no statistics (labels only), published as they are in dp mode
-NO_STATISTICS = ("safety_alerts",)
-
-
 def privatise(tables: list[Table], frames, research: set[str], pub, cutoff: datetime,
               ledger: Path, at: datetime, retention_days: int, reasons: pl.DataFrame,
               targets: tuple[int, ...]) -> tuple[list[Table], dict[str, float]]:
     """Replace the tables' statistics with differentially private ones. A table this mode
-    has no mechanism for (safety_reconciliation: assessments per person are unbounded) is
-    left out of the release, never published with exact counts. Raises BudgetExhausted when
-    this release would pass the annual cap."""
+    has no mechanism for is left out of the release, never published from exact data:
+    safety_reconciliation (assessments per person are unbounded) and safety_alerts (one
+    person's session can decide a row; the run's own safety alert still fires). Raises
+    BudgetExhausted when this release would pass the annual cap."""
     cfg = pub.dp
     spent = ledger_spend(ledger, at)
     if spent + cfg.rho_per_release > cfg.rho_cap_per_year + 1e-12:
@@ -213,8 +210,6 @@ def privatise(tables: list[Table], frames, research: set[str], pub, cutoff: date
     out = []
     for t in tables:
         if t.name not in exact:
-            if t.name in NO_STATISTICS:
-                out.append(t)
             continue
         frame, sens = exact[t.name]
         noisy, scales = {}, {}

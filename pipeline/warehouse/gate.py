@@ -40,7 +40,7 @@ class Decisions:
 
 
 def _stats(spec: dc.Spec) -> list[str]:
-    return [*spec.counts, *spec.mean_like, *spec.percentiles]
+    return [*spec.counts, *spec.means, *spec.percentiles]
 
 
 def _keys(frame: pl.DataFrame) -> list[str]:
@@ -126,8 +126,7 @@ def gate(t: Table, history: list[pl.DataFrame], pub) -> tuple[Table, Decisions]:
         effective.cast({c: t.contributors.schema[c] for c in effective.columns
                         if c in t.contributors.columns}),
         on=keys, how="full", include_nulls=True)
-    released = dc.add_rates(dc.drop_orphan_shares(gated.select(*keys, *stats), t.spec),
-                            contributors, t.spec, pub)
+    released = dc.add_rates(gated.select(*keys, *stats), contributors, t.spec, pub)
     frame = released.select(t.frame.columns).sort(keys, nulls_last=True)
     return (replace(t, frame=frame, contributors=contributors),
             Decisions(held, carried, len(history), resuppressed))

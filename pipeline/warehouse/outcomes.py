@@ -31,14 +31,20 @@ OUTCOME_COUNTS = ("finished_treatment", "caseness", *OUTCOME_RATES)
 _SHORT = {"PHQ-9": "phq9", "GAD-7": "gad7"}
 
 
-def contacts(assessments: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
+def contacts(assessments: pl.DataFrame, sessions: pl.DataFrame, keep_all: bool = False
+             ) -> pl.DataFrame:
     """Each assessment with the session (`contact`) it belongs to and its score (item sum);
-    assessments before a person's first session belong to none and are dropped."""
+    assessments before a person's first session belong to none and are dropped, unless
+    `keep_all` (then `contact` is null; a `session_id` missing from the log falls back to
+    the latest session before the assessment)."""
     a = assessments.with_columns(score=pl.col("items").list.sum())
     if "session_id" not in a.columns:
         a = a.with_columns(session_id=pl.lit(None, pl.String))
     starts = sessions.select("subject", pl.col("session_id").alias("contact"),
                              pl.col("occurred_at").alias("started")).sort("started")
+    known = pl.col("session_id").is_in(starts["contact"].implode())
+    if keep_all:
+        a = a.with_columns(session_id=pl.when(known).then(pl.col("session_id")))
     named = a.filter(pl.col("session_id").is_not_null()).join(
         starts.select("subject", "contact"), left_on=["subject", "session_id"],
         right_on=["subject", "contact"], how="inner").with_columns(contact=pl.col("session_id"))
@@ -46,8 +52,9 @@ def contacts(assessments: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
         starts, left_on="occurred_at", right_on="started", by="subject", strategy="backward",
         check_sortedness=False)
     cols = ["subject", "instrument", "items", "score", "occurred_at", "contact"]
-    return pl.concat([named.select(cols), loose.filter(pl.col("contact").is_not_null())
-                      .select(cols)]).sort("occurred_at")
+    if not keep_all:
+        loose = loose.filter(pl.col("contact").is_not_null())
+    return pl.concat([named.select(cols), loose.select(cols)]).sort("occurred_at")
 
 
 def user_outcomes(assessments: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:

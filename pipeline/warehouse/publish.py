@@ -33,6 +33,7 @@ from . import disclosure_control as dc
 from . import sandbox
 from .analytics import Table
 from .labels import check_labels
+from .release_files import STORAGE_VERSION, parquet_dir, parquet_ids, release_ids, remove, write_parquet
 
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
@@ -55,7 +56,11 @@ def frame_digest(frame: pl.DataFrame) -> str:
 
 
 def build(path: Path, tables: list[Table]) -> None:
-    con = duckdb.connect(str(path))
+    """Write the release file in DuckDB's v1.2.0 storage format (`release_files`): DuckDB 1.x
+    and 2.x clients can both open it."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH {_quote(str(path))} AS release (STORAGE_VERSION '{STORAGE_VERSION}')")
+    con.execute("USE release")
     try:
         for t in tables:
             bad = FORBIDDEN_COLUMNS & set(t.frame.columns)
@@ -90,7 +95,7 @@ def build(path: Path, tables: list[Table]) -> None:
               AND c.database_name = current_database()
             ORDER BY 1, 2 NULLS FIRST
         """)
-        con.execute("CHECKPOINT")
+        con.execute("CHECKPOINT release")
     finally:
         con.close()
 
@@ -192,19 +197,10 @@ def table_digest(path: Path) -> dict[str, str]:
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
-            "AND table_name != 'releases' ORDER BY 1").fetchall()]
+            "AND table_name NOT IN ('releases', 'codebook') ORDER BY 1").fetchall()]
         return {n: frame_digest(con.sql(f'SELECT * FROM "{n}"').pl()) for n in names}
     finally:
         con.close()
-
-
-def release_ids(warehouse_dir: Path) -> list[int]:
-    ids = []
-    for p in warehouse_dir.glob("research-*.duckdb"):
-        m = re.fullmatch(r"research-(\d+)\.duckdb", p.name)
-        if m:
-            ids.append(int(m.group(1)))
-    return sorted(ids)
 
 
 def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
@@ -222,21 +218,23 @@ def _clean_interrupted(warehouse_dir: Path, target: Path) -> None:
             current = int(con.execute("SELECT release_id FROM releases").fetchall()[0][0])
         finally:
             con.close()
-    for rid in release_ids(warehouse_dir):
+    for rid in set(release_ids(warehouse_dir)) | set(parquet_ids(warehouse_dir)):
         if rid > current:
-            (warehouse_dir / f"research-{rid:04d}.duckdb").unlink(missing_ok=True)
+            remove(warehouse_dir, rid)
 
 
 def releases_table(release_id: str, meta: dict) -> Table:
     row = {"release_id": release_id,
-           "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), **meta}
-    types = {c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))}
+           "created_at": datetime.now(timezone.utc).replace(microsecond=0), **meta}
+    types = {c: pl.String for c, v in row.items() if v is None or isinstance(v, str)}
+    types["created_at"] = pl.Datetime("us", "UTC")
+    types.update({c: pl.Float64 for c in row if c.startswith(("deid_recall", "deid_over", "rho_"))})
     types.update({c: pl.Int64 for c in row if c.endswith("_people") or c.startswith("gate_")
                   or c == "minimum_group_size"})
     frame = pl.DataFrame([row], schema_overrides=types)
     docs = {
         "release_id": "Release number (the file research-<release_id>.duckdb)",
-        "created_at": "When the release was published (UTC)",
+        "created_at": "When the release was published (a timestamp with time zone, UTC)",
         "policy_version": "Version of the data-steward policy in force",
         "policy_digest": "SHA-256 over the policy files' hashes",
         "policy_approved_by": "Who approved the policy in force (its metadata.approved_by)",
@@ -261,6 +259,27 @@ def releases_table(release_id: str, meta: dict) -> Table:
         "audit_head": "Hash of the newest audit record when the release was built: mhpipe audit verify --expect <it> fails if the log was edited and re-chained since",
     }
     return Table("releases", frame, "This release: what it was built from and with.", docs)
+
+
+def codebook_table(tables: list[Table]) -> Table:
+    """Every group label a dimension can take (the closed vocabularies; for model_version,
+    the versions in this release and the two catch-alls): what `grp` can hold."""
+    from .labels import CROSS_DIMENSIONS, DIMENSIONS, NOT_RECORDED, OTHER, VOCABULARY
+
+    seen = {g for t in tables if "dimension" in t.frame.columns
+            for g in t.frame.filter(pl.col("dimension") == "model_version")["grp"].to_list()}
+    rows = [(d, g) for d in DIMENSIONS if d != "model_version" for g in sorted(VOCABULARY[d])]
+    rows += [("model_version", g) for g in sorted(seen | {NOT_RECORDED, OTHER})]
+    frame = pl.DataFrame(rows, schema={"dimension": pl.String, "grp": pl.String}, orient="row")
+    return Table("codebook", frame,
+                 "Every group label of every one-way dimension (two-way dimensions, "
+                 f"{', '.join(CROSS_DIMENSIONS)}, read '<group of a> / <group of b>'). age_band: "
+                 "age at the first session, 90+ top-coded; gender, ethnicity, language: controlled "
+                 "vocabularies of self-reported answers; deprivation_quintile: from the decile; "
+                 "region: from the postcode area; channel and model_version: of the session (the "
+                 "first session for outcomes and engagement).",
+                 {"dimension": "A grouping dimension of the research tables",
+                  "grp": "A label the dimension's groups can take"})
 
 
 def _modes(group: str | None) -> tuple[int, int, int | None]:
@@ -295,7 +314,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
     if target.exists() and existing and table_digest(target) == digests:
         return target, digests, f"{existing[-1]:04d}", False
     release_id = f"{(existing[-1] + 1) if existing else 1:04d}"
-    all_tables = tables + [releases_table(release_id, meta)]
+    all_tables = tables + [releases_table(release_id, meta), codebook_table(tables)]
     # built inside a private (0700) folder: a release that fails verification, or whose gate
     # history and DP spend are not recorded yet, is never readable by anyone else
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=warehouse_dir))
@@ -308,6 +327,11 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
         os.chmod(tmp, file_mode)
         if gid is not None:
             os.chown(tmp, -1, gid)
+        write_parquet(tmp, building / "parquet", file_mode, gid)
+        os.chmod(building / "parquet", dir_mode)
+        if gid is not None:
+            os.chown(building / "parquet", -1, gid)
+        os.rename(building / "parquet", parquet_dir(warehouse_dir, release_id))
         numbered = warehouse_dir / f"research-{release_id}.duckdb"
         os.link(tmp, numbered)
         failpoints.hit("publish-swap")
@@ -315,7 +339,7 @@ def publish(warehouse_dir: Path, tables: list[Table], meta: dict, pub,
     finally:
         shutil.rmtree(building, ignore_errors=True)
     for old in release_ids(warehouse_dir)[:-RELEASES_KEPT]:
-        (warehouse_dir / f"research-{old:04d}.duckdb").unlink(missing_ok=True)
+        remove(warehouse_dir, old)
     return target, digests, release_id, True
 
 
@@ -326,7 +350,7 @@ def purge_unsafe(warehouse_dir: Path) -> int:
     for rid in release_ids(warehouse_dir):
         path = warehouse_dir / f"research-{rid:04d}.duckdb"
         if not labels_ok(path):
-            path.unlink()
+            remove(warehouse_dir, rid)
             gone += 1
     target = warehouse_dir / WAREHOUSE_FILE
     if target.exists() and not labels_ok(target):
@@ -346,7 +370,7 @@ def drop_retained(warehouse_dir: Path) -> int:
     for rid in release_ids(warehouse_dir):
         path = warehouse_dir / f"research-{rid:04d}.duckdb"
         if path.stat().st_ino != current:
-            path.unlink()
+            remove(warehouse_dir, rid)
             gone += 1
     return gone
 
@@ -358,8 +382,8 @@ def expire_releases(warehouse_dir: Path, days: int, now: datetime) -> int:
 
     gone = 0
     limit = now - timedelta(days=days)
-    for path in [*(warehouse_dir / f"research-{r:04d}.duckdb" for r in release_ids(warehouse_dir)),
-                 warehouse_dir / WAREHOUSE_FILE]:
+    for rid, path in [*((r, warehouse_dir / f"research-{r:04d}.duckdb")
+                        for r in release_ids(warehouse_dir)), (None, warehouse_dir / WAREHOUSE_FILE)]:
         if not path.exists():
             continue
         con = sandbox.connect(path)
@@ -367,7 +391,12 @@ def expire_releases(warehouse_dir: Path, days: int, now: datetime) -> int:
             created = con.execute("SELECT created_at FROM releases").fetchall()[0][0]
         finally:
             con.close()
-        if datetime.fromisoformat(created) < limit:
-            path.unlink()
+        if isinstance(created, str):  # releases before created_at was a timestamp
+            created = datetime.fromisoformat(created)
+        if created < limit:
+            if rid is None:
+                path.unlink()
+            else:
+                remove(warehouse_dir, rid)
             gone += 1
     return gone

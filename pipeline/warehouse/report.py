@@ -191,7 +191,7 @@ def render(warehouse: Path) -> str:
     k = release.get("minimum_group_size") or 10
     overall = outcomes.filter(pl.col("dimension") == "overall")
     parts = [f"<h1>mhpipe research release {e(release['release_id'])}</h1>",
-             f"<p>Published {e(release['created_at'])} under policy {e(release['policy_version'])} "
+             f"<p>Published {e(str(release['created_at']))} under policy {e(release['policy_version'])} "
              f"(code {e(release['code_version'])}). All figures are disclosure-controlled; a "
              f"figure resting on fewer than {k} people reads \"suppressed (fewer than {k})\".</p>"]
     if alerts is not None and alerts.height:

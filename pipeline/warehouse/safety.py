@@ -177,12 +177,14 @@ def _document_rates(cols: dict, rates: dict) -> None:
 
 
 def item9_assessments(frames: dict[str, pl.DataFrame], subjects: set[str]) -> pl.DataFrame:
-    """PHQ-9 assessments of `subjects` with their month, the model version of the session
-    they belong to, whether item 9 is >= 1 and whether a high/imminent flag of the same
-    person falls within 24 hours before or after."""
+    """Every PHQ-9 assessment of `subjects`, by its own time: its month, the model version of
+    the session it belongs to ("not recorded" when none: answered before any session, or
+    naming a session missing from the log), whether item 9 is >= 1 and whether a
+    high/imminent flag of the same person falls within 24 hours before or after."""
     keep = pl.col("subject").is_in(list(subjects))
     sessions = frames["session_started"].filter(keep)
-    phq = contacts(frames["assessment"].filter(keep & (pl.col("instrument") == "PHQ-9")), sessions)
+    phq = contacts(frames["assessment"].filter(keep & (pl.col("instrument") == "PHQ-9")), sessions,
+                   keep_all=True)
     phq = phq.with_row_index("_a").join(
         sessions.select(pl.col("session_id").alias("contact"), "model_version"), on="contact",
         how="left").with_columns(

@@ -75,9 +75,10 @@ def settle(rows: list[dict], counts: list[str], rank) -> int:
 
 
 def _derivable(rows, where, sums, c):
-    """The first sum through which a hidden cell of count `c` can be derived from the shown
-    ones (shown, or derived earlier in the chain), as (total, members); None if there is
-    none. A cell with no row is unknown and, having no value to protect, never a leak."""
+    """A sum through which a hidden cell of count `c` can be derived from the shown ones
+    (shown, or derived earlier in the chain, or by combining sums), as (total, members); None
+    if there is none. A cell with no row is unknown and, having no value to protect, never a
+    leak."""
     shown = {k for k, i in where.items() if rows[i][c] is not None}
     known = set(shown)
     changed = True
@@ -99,6 +100,43 @@ def _derivable(rows, where, sums, c):
         if (len(unknown) == 2 and total in unknown and unknown[1 - unknown.index(total)] in where
                 and zeros and all(zeros)):
             return total, members
+    return _solvable(rows, where, sums, c, known)
+
+
+def _solvable(rows, where, sums, c, known):
+    """The sums taken all together, not one at a time: a hidden cell is derivable when its
+    unit vector lies in the row space of the system (adding and subtracting sums can
+    isolate it though no single sum has it alone). Returns a sum that holds such a cell,
+    preferably one with a shown cell to hide, or None."""
+    import numpy as np
+
+    unknown = sorted({k for _, _, cells in sums for k in cells if k not in known},
+                     key=lambda k: (str(k[0]), str(k[1])))
+    if not unknown:
+        return None
+    col = {k: j for j, k in enumerate(unknown)}
+    eqs = []
+    for total, members, _ in sums:
+        row = np.zeros(len(unknown))
+        for k in members:
+            if k in col:
+                row[col[k]] += 1
+        if total in col:
+            row[col[total]] -= 1
+        if row.any():
+            eqs.append(row)
+    if not eqs:
+        return None
+    a = np.array(eqs)
+    _, sv, vt = np.linalg.svd(a)
+    rank = int((sv > 1e-9 * max(1.0, sv[0])).sum())
+    null = vt[rank:]  # basis of the null space: a cell is determined if no basis vector moves it
+    for k, j in col.items():
+        if k in where and (null.size == 0 or np.abs(null[:, j]).max() < 1e-9):
+            holding = [(t, m) for t, m, cells in sums if k in cells]
+            with_shown = [(t, m) for t, m in holding
+                          if any(x in where and rows[where[x]][c] is not None for x in [t, *m])]
+            return (with_shown or holding)[0]
     return None
 
 

@@ -94,3 +94,85 @@ def test_a_policy_is_refused_before_its_effective_date(tmp_path):
     with pytest.raises(PolicyError, match="takes effect on") as err:
         lp.check_in_effect(date(2026, 8, 31))
     assert err.value.issues[0].file == "policy.yaml" and err.value.issues[0].line
+
+
+def _properties(schema):
+    """(where, property schema) for every property of every object in the schema."""
+    objects = [("policy", schema)] + [(name, d) for name, d in schema.get("$defs", {}).items()]
+    for where, obj in objects:
+        for key, prop in obj.get("properties", {}).items():
+            yield f"{where}.{key}", prop
+            yield from _properties({"properties": prop.get("properties", {})})
+
+
+def test_every_property_of_the_schema_has_a_description():
+    import json
+
+    from pipeline.policy import json_schema
+
+    for schema in (json_schema(), json.loads((POLICIES / "policy.schema.json").read_text())):
+        props = list(_properties(schema))
+        assert len(props) >= 45  # every model's fields, not just the top level
+        missing = [where for where, p in props if not str(p.get("description", "")).strip()]
+        assert not missing, missing
+
+
+def test_the_schema_accepts_a_yaml_date_under_plain_jsonschema():
+    """`effective_date: 2026-11-01` is a datetime.date to PyYAML, a string to editors."""
+    import datetime
+    import json
+
+    import yaml
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((POLICIES / "policy.schema.json").read_text())
+    doc = yaml.safe_load((POLICIES / "policy.yaml").read_text())
+    doc["metadata"]["effective_date"] = yaml.safe_load("d: 2026-11-01")["d"]
+    assert isinstance(doc["metadata"]["effective_date"], datetime.date)
+    jsonschema.validate(doc, schema)
+    doc["metadata"]["effective_date"] = "2026-11-01"  # as editors (YAML 1.2) read it
+    jsonschema.validate(doc, schema)
+    for bad in ("soon", 20261101, None):
+        doc["metadata"]["effective_date"] = bad
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(doc, schema)
+
+
+@pytest.mark.parametrize("text,line,column,reason", [
+    ("metadata:\n  version: 2026: 1\n", 2, 16, "mapping values are not allowed here"),
+    ("metadata:\n\tversion: x\n", 2, 1, "found character '\\t' that cannot start any token"),
+    ("purposes: [research, qi\nintake: 3\n", 2, 7,
+     "expected ',' or ']', but got ':' (while parsing a flow sequence from line 1)"),
+    ("metadata:\n  owner: \"Data Protection Office\n", 3, 1, "found unexpected end of stream"),
+    ("metadata:\n  owner: a\x07b\n", 2, 11, "special characters are not allowed"),
+])
+def test_broken_yaml_names_folder_file_line_column_and_reason(tmp_path, text, line, column, reason):
+    d = _copy(tmp_path)
+    (d / "extra.yaml").write_text(text)
+    with pytest.raises(PolicyError) as exc:
+        load_policy(d)
+    [issue] = exc.value.issues
+    assert (issue.file, issue.line, issue.column) == (str(d / "extra.yaml"), line, column)
+    assert str(issue).startswith(f"{d}/extra.yaml:{line}:{column}: not valid YAML: ")
+    assert reason in str(issue)
+
+
+def test_broken_yaml_never_echoes_the_file(tmp_path):
+    d = _copy(tmp_path)
+    secret = "Jane-Example-07700900123"
+    for text in (f"metadata:\n  owner: {secret}: x\n", f"metadata: *{secret}\n",
+                 f"metadata: !!python/object:{secret} x\n", f"a: [{secret}\n",
+                 f"metadata:\n  owner: {secret}\n\t\n"):
+        (d / "extra.yaml").write_text(text)
+        with pytest.raises(PolicyError) as exc:
+            load_policy(d)
+        assert secret not in str(exc.value) and "not valid YAML: " in str(exc.value), text
+    (d / "extra.yaml").write_bytes(b"metadata:\n  owner: \xff\xfe\n")
+    with pytest.raises(PolicyError, match=r"extra\.yaml:2:10: not valid YAML: not UTF-8 text"):
+        load_policy(d)
+
+
+def test_the_version_line_is_known():
+    lp = load_policy(POLICIES)
+    lines = (POLICIES / "policy.yaml").read_text().splitlines()
+    assert lines[lp.version_line - 1].strip().startswith("version:")

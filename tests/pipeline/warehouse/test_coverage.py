@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import polars as pl
-import pytest
 
 from pipeline.consent import REASONS
 from pipeline.policy import load_policy
@@ -38,44 +37,39 @@ def test_reasons_are_counted_and_add_up():
     assert row["research_share_lo"] <= 0.57 and row["research_share_hi"] >= 0.63
 
 
-def test_a_share_of_1998_in_2000_is_not_published_as_1():
-    """Both counts round to 2,000: the old share read 1.0. From exact counts it is 0.999,
-    released on a 0.01 step but never as 1 unless exact."""
+def test_a_share_of_1998_in_2000_reads_as_its_rounded_counts():
+    """Both counts round to 2,000, so the share reads 1.0: telling it apart from an exact
+    1.0 would undo the rounding for the two people it hides (see the module)."""
     g, r = users([None] * 1998 + ["withdrawn"] * 2)
     row = overall(consent_coverage(g, r, PUB))
     assert row["users"] == 2000 and row["research_users"] == 2000
-    assert row["research_share"] == 0.99 and row["research_share_hi"] == 1.0
+    assert row["research_share"] == 1.0 and row["research_share_lo"] < 1.0
     assert row["withdrawn"] is None and row["withdrawn_share"] is None  # 2 people: suppressed
-    g, r = users([None] * 2000)
+
+
+def test_shares_come_from_the_released_counts_only():
+    """Shares from exact counts, read with the rounded counts, pinned a suppressed reason
+    down (review of issue 16): every share is the released numerator over the released
+    denominator, its interval the Wilson interval of those."""
+    g, r = users([None] * 498 + ["under_minimum_age"] * 2 + ["withdrawn"] * 26
+                 + ["version_not_accepted"] * 10 + ["not_consented"] * 61)
     row = overall(consent_coverage(g, r, PUB))
-    assert row["research_share"] == 1.0 and row["withdrawn_share"] == 0.0  # exact, 20+ people
-
-
-@pytest.mark.parametrize("people,step", [(1000, 0.01), (250, 0.02), (100, 0.05), (50, 0.1),
-                                         (25, 0.2), (12, 0.5)])
-def test_a_share_is_released_on_a_step_worth_the_rounding_base(people, step):
-    value = 1 / 3
-    out = dc.round_share(value, people, PUB)
-    assert out == pytest.approx(round(round(value / step) * step, 2))
-    assert dc.round_share(value, people, PUB, bound="lo") <= value <= \
-        dc.round_share(value, people, PUB, bound="hi")
-
-
-def test_exact_zero_or_one_needs_the_all_or_none_denominator():
-    assert dc.round_share(1.0, 19, PUB) is None and dc.round_share(1.0, 20, PUB) == 1.0
-    # 30 people: a step of 0.2 (6 people); one step inside, never 1 or 0 unless exact
-    assert dc.round_share(0.999, 30, PUB) == 0.8
-    assert dc.round_share(0.001, 30, PUB) == 0.2
+    assert row["under_minimum_age"] is None and row["under_minimum_age_share"] is None
+    for share, col in (("research_share", "research_users"), ("withdrawn_share", "withdrawn"),
+                       ("not_consented_share", "not_consented")):
+        assert row[share] == round(row[col] / row["users"], 3), share
+        lo, hi = dc.wilson_bounds(row[col], row["users"])
+        assert (row[f"{share}_lo"], row[f"{share}_hi"]) == (round(lo, 3), round(hi, 3))
 
 
 def test_a_share_beside_a_suppressed_count_is_not_published():
-    """8 research users among 12: the count is a group under k, so the share (0.67) that
-    would give it away goes too."""
+    """8 research users among 12: the count is a group under k, so the share that would
+    give it away goes too."""
     g, r = users([None] * 8 + ["not_consented"] * 4)
     t = consent_coverage(g, r, PUB)
     row = overall(t)
     assert row["research_users"] is None and row["research_share"] is None
     assert dc.check(t.frame, t.contributors, t.spec, PUB) == []
     forged = t.frame.with_columns(research_share=pl.lit(0.5))
-    assert any("beside a suppressed count" in p
+    assert any("a rate on a suppressed count" in p
                for p in dc.check(forged, t.contributors, t.spec, PUB))

@@ -114,6 +114,13 @@ def test_rule_8_rates_need_k_people_in_the_denominator():
 def test_no_minimum_or_maximum_can_be_declared():
     with pytest.raises(ValueError, match="never published"):
         Spec(counts={"users": None}, size="users", means=("max_minutes",))
+    for name in ("phq9_max", "gad7_min", "max_age", "min_age", "maximum_age", "min_wait_rate"):
+        with pytest.raises(ValueError, match="never published"):
+            Spec(counts={"users": None}, size="users", means=(name,))
+    # minutes and a consent reason are not extremes
+    Spec(counts={"users": None, "sessions_connected_within_15_min": "users",
+                 "under_minimum_age": "users"}, size="users",
+         rates={"connected_within_15_min_rate": ("sessions_connected_within_15_min", "users")})
 
 
 def test_check_catches_each_breach_in_a_released_table():

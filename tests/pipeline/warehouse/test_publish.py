@@ -77,7 +77,8 @@ def test_a_failed_build_leaves_the_previous_release(tmp_path):
         publish(wh, [Table("t", pl.DataFrame({"users": [20], "why": ["x" * 200]}), "t",
                            {"users": "u", "why": "w"})], {}, PUB)
     assert table_digest(path) == before
-    assert sorted(p.name for p in wh.iterdir()) == ["research-0001.duckdb", "research.duckdb"]
+    assert sorted(p.name for p in wh.iterdir()) == ["research-0001", "research-0001.duckdb",
+                                                   "research.duckdb"]
 
 
 def test_unchanged_tables_make_no_release_and_old_releases_are_pruned(tmp_path):
@@ -154,3 +155,54 @@ def test_an_aggregate_dataset_of_another_purpose_is_refused(tmp_path):
     (d / "policy.yaml").write_text(text)
     with pytest.raises(PolicyError, match="aggregate dataset is the research warehouse"):
         load_policy(d)
+
+
+def test_a_release_opens_in_duckdb_1x_and_comes_as_parquet_too(tmp_path):
+    """The file is in DuckDB's v1.2.0 storage format (the header's version number is one
+    DuckDB 1.x reads: 64-67; DuckDB 2.x writes 999 by default), and every table and view is
+    also a Parquet file in research-NNNN/ with the same rows."""
+    import struct
+
+    import polars as pl
+
+    from pipeline.warehouse import sandbox
+    from pipeline.warehouse.release_files import parquet_dir
+
+    path = _release(tmp_path, "a")
+    header = path.read_bytes()[:20]
+    assert header[8:12] == b"DUCK" and 64 <= struct.unpack("<Q", header[12:20])[0] <= 67
+    folder = parquet_dir(path.parent, 1)
+    con = sandbox.connect(path)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+        assert {"outcomes_by_group", "outcomes_by_intersection", "codebook", "releases",
+                "data_dictionary"} <= set(names)
+        for name in names:
+            frame = con.sql(f'SELECT * FROM "{name}"').pl()
+            assert pl.read_parquet(folder / f"{name}.parquet").equals(frame), name
+    finally:
+        con.close()
+    assert sorted(p.name[:-8] for p in folder.iterdir()) == sorted(names)
+    assert all(oct(p.stat().st_mode & 0o777) == oct(path.stat().st_mode & 0o777)
+               for p in folder.iterdir())
+
+
+def test_the_codebook_lists_every_label_and_types_are_real(tmp_path):
+    from pipeline.warehouse import sandbox
+    from pipeline.warehouse.labels import VOCABULARY
+
+    con = sandbox.connect(_release(tmp_path, "a"))
+    try:
+        book = con.execute("SELECT dimension, grp FROM codebook").fetchall()
+        types = dict(con.execute("SELECT column_name, data_type FROM data_dictionary "
+                                 "WHERE table_name = 'releases' AND column_name IS NOT NULL").fetchall())
+        used = con.execute("SELECT DISTINCT dimension, grp FROM outcomes_by_group "
+                           "WHERE dimension NOT LIKE '% x %'").fetchall()
+    finally:
+        con.close()
+    assert ("ethnicity", "Mixed or Multiple") in book and len(book) > sum(
+        len(VOCABULARY[d]) for d in ("age_band", "gender"))
+    assert set(used) <= set(book)
+    assert types["created_at"].startswith("TIMESTAMP") and "NULL" not in types.values()

@@ -88,3 +88,15 @@ def test_reconciliation_counts_on_twelve_people():
     assert released["item9_positive_without_flag_24h"] is None  # 6 people: suppressed
     assert released["sessions_high_flag"] is None  # 4
     assert released["item9_missed_rate"] is None  # never from a suppressed count
+
+
+def test_every_phq9_counts_in_the_item9_audit_even_without_a_session():
+    """Review of issue 16: an onboarding PHQ-9 (before any session) and one naming a session
+    missing from the log were silently dropped from the audit."""
+    f = frames(sessions=[("a", "s1", at(0, days=1), "m1")],
+               assessments=[("a", None, at(0), "PHQ-9", phq(2)),          # onboarding
+                            ("a", "s-missing", at(0, days=2), "PHQ-9", phq(1)),
+                            ("a", "s1", at(5, days=1), "PHQ-9", phq(3))])
+    rows = item9_assessments(f, {"a"}).sort("occurred_at")
+    assert rows["item9"].to_list() == [True, True, True] and rows["missed"].sum() == 3
+    assert rows["model_version"].to_list() == ["not recorded", "m1", "m1"]

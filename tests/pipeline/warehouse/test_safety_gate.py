@@ -87,3 +87,17 @@ def test_the_unsafe_synthetic_model_is_caught_and_the_safe_data_is_not(tmp_path)
         assert [(a.model_version, a.measure) for a in alerts] == \
             ([(UNSAFE_MODEL, "never_connected")] if unsafe else [])
 
+
+
+def test_a_version_seen_once_in_between_does_not_hide_a_worse_one():
+    """Review of issue 16: a canary session (or a label that became "other") between two
+    real versions made both comparisons too small to run, and the run exited 0."""
+    f, people = population(40, 40, 0.8, 0.0)
+    canary = frames([("canary", "s-canary", at(0, 3), "m-1.5-canary"),
+                     ("odd", "s-odd", at(1, 3), "free text, not a version")],
+                    [("canary", "s-canary", at(1, 3), "high")])
+    import polars as pl
+
+    both = {k: pl.concat([f[k], canary[k]]) for k in f}
+    alerts = evaluate(both, people | {"canary", "odd"}, POLICY)
+    assert [(a.model_version, a.previous_version) for a in alerts] == [("m-2.0", "m-1.0")]
