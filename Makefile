@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 sample: venv
-	@test -d $(RAW) || $(BIN)/mhpipe synth --users 60 --days 30 --seed 7 --fault-rate 0.02 --out $(RAW)
+	@test -d $(RAW) || $(BIN)/mhpipe synth --users 1000 --days 30 --seed 7 --fault-rate 0.02 --out $(RAW)
 
 run: sample
 	$(BIN)/mhpipe run --init --raw $(RAW) --data $(DATA) --policies policies
@@ -36,9 +36,9 @@ PORT ?= 4200
 serve: venv
 	$(BIN)/python -m flows.serve --raw $(RAW) --data $(DATA) --policies policies --port $(PORT)
 
-FLOW ?= nightly-batch
+FLOW ?= nightly-batch/nightly
 trigger: venv
-	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run $(FLOW)/mhpipe --watch
+	PREFECT_API_URL=http://127.0.0.1:$(PORT)/api $(BIN)/prefect deployment run $(FLOW) --watch
 
 # Maintainers only: refresh the lock after editing requirements.in (needs pip-tools).
 lock:

@@ -50,6 +50,11 @@ def run(
                                   help="Show a progress display while partitions run."),
     publish: Optional[Path] = PUBLISH,
     init: bool = typer.Option(False, "--init", help="Start a new data folder if --data does not exist yet (a new vault and master key). Without it a missing data folder is an error, so a mistyped --data never starts an empty pipeline."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress display and no summary table; errors and "
+                                    "warnings only (the exit code says how the run went)."),
+    log_level: str = typer.Option("INFO", "--log-level", metavar="DEBUG|INFO|WARNING|ERROR",
+                                  help="Level of Prefect's log lines on the console."),
 ) -> None:
     """Run the nightly batch once: ingest new files (one partition each, in parallel), apply
     consent, de-identify, encrypt, enforce retention, publish the research warehouse and
@@ -68,7 +73,13 @@ def run(
         _fail(f"--task-runner must be one of {', '.join(RUNNERS)}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
+    level = log_level.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        _fail("--log-level must be DEBUG, INFO, WARNING or ERROR")
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING" if quiet and level == "INFO" else level
     _preflight(data, policies, now, publish, init)
+    if not (quiet or json_out):
+        console.print("starting Prefect's temporary server (12-20 s on a small machine)...")
     from . import env
     from .reaper import guard
 
@@ -86,7 +97,7 @@ def run(
         task_runner=make_runner(task_runner, workers, dask_address))
     failed = None
     try:
-        with RunProgress(console, enabled=progress and not json_out) as bar:
+        with RunProgress(console, enabled=progress and not json_out and not quiet) as bar:
             nightly.progress_hook = bar.update
             summary = flow(str(raw), str(data.resolve()), str(policies.resolve()), now,
                            str(publish.resolve()) if publish else None)
@@ -100,7 +111,7 @@ def run(
         stand_down()
     if json_out:
         out.print_json(json.dumps(summary))
-    elif summary is not None:
+    elif summary is not None and not quiet:
         print_summary(summary)
     if failed:
         _fail(failed, 4)
@@ -346,6 +357,16 @@ def scan_leaks(
     for where, n, how in result.hits[:100]:
         out.print(f"[red]hit[/]: canary #{n} in {where} ({how})")
     raise typer.Exit(1 if result.hits else 0)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
+    """Serve the scheduled deployments: start `prefect server` on 127.0.0.1 and serve
+    nightly-batch (02:00) and retention-sweep (03:30) until Ctrl-C. Options: --raw, --data,
+    --policies, --publish, --port (4200), --timezone (UTC); see `python -m flows.serve -h`."""
+    from . import serve as serving
+
+    serving.main(list(ctx.args))
 
 
 # the other commands register themselves on `app` when imported

@@ -11,6 +11,24 @@ from rich.console import Console
 
 from pipeline.policy import PolicyError
 
+def _flags_have_no_type() -> None:
+    """Typer 0.29 with Click 8.5 shows every flag (`--json`, `--init`) as taking a `<bool>`
+    value in --help, which it does not: show flags without a type."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_mhpipe", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._mhpipe = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_have_no_type()
+
 app = typer.Typer(
     help="mhpipe: privacy-preserving batch pipeline for mental-health chat logs.",
     no_args_is_help=True,

@@ -22,23 +22,37 @@ from .cli_base import (DATA, POLICIES, PUBLISH, _fail, _layout, _load_or_fail, a
 
 
 @policy_app.command("check")
-def policy_check(folder: Path = typer.Argument(Path("policies"), help="Policy folder.")) -> None:
+def policy_check(
+    folder: Optional[Path] = typer.Argument(None, help="Policy folder (or --policies).",
+                                            show_default=False),
+    policies: Path = POLICIES,
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
     """Validate the policy files; errors name file, line, key and what is allowed."""
     from pipeline.policy import load_policy
 
+    folder = folder if folder is not None else policies
     try:
         lp = load_policy(folder)
     except PolicyError as exc:
-        for issue in exc.issues:
-            console.print(f"[red]{issue}[/]")
+        if json_out:
+            out.print_json(json.dumps({"ok": False, "issues": [str(i) for i in exc.issues]}))
+        else:
+            for issue in exc.issues:
+                console.print(str(issue), style="red", markup=False)
         raise typer.Exit(1)
-    out.print(f"ok: policy {lp.version} ({len(lp.files)} file(s), digest {lp.digest[:12]})")
+    if json_out:
+        out.print_json(json.dumps({"ok": True, "version": lp.version, "digest": lp.digest,
+                                   "files": sorted(lp.files)}))
+    else:
+        out.print(f"ok: policy {lp.version} ({len(lp.files)} file(s), digest {lp.digest[:12]})")
 
 
 @quarantine_app.command("list")
 def quarantine_list(
     data: Path = DATA,
     limit: int = typer.Option(200, min=1, help="Show at most this many lines."),
+    json_out: bool = typer.Option(False, "--json", help="Print the lines as a JSON list."),
 ) -> None:
     """Quarantined lines: file, line, field and the rule broken. The lines themselves stay
     encrypted; this shows no values."""
@@ -51,6 +65,10 @@ def quarantine_list(
             rows = vault.quarantine_reasons(limit)
     except CryptoError as exc:
         _fail(str(exc))
+    if json_out:
+        out.print_json(json.dumps([{"file": n, "line": ln, "field": f, "rule": r}
+                                   for n, ln, f, r in rows]))
+        return
     t = Table("file", "line", "field", "rule", title=f"quarantined lines (first {limit})",
               title_justify="left")
     for name, line, field, rule in rows:
@@ -250,6 +268,7 @@ def vault_export(
 @audit_app.command("verify")
 def audit_verify(
     data: Path = DATA,
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     expect: Optional[str] = typer.Option(None, "--expect", metavar="HASH", help="A head hash kept outside the log (every release records one in releases.audit_head): fail unless the log still holds it, so a log that was edited and re-chained, truncated or emptied is caught."),
 ) -> None:
     """Recompute the hash chain of the audit log; exit 1 if anything was altered. Prints the
@@ -260,5 +279,8 @@ def audit_verify(
     if not Layout(data).audit_log.exists():
         _fail(f"no audit log under {data}: check --data (nothing to verify is not a pass)")
     ok, message = verify(Layout(data).audit_log, expect)
-    (out if ok else console).print(("ok: " if ok else "[red]TAMPERED:[/] ") + message)
+    if json_out:
+        out.print_json(json.dumps({"ok": ok, "message": message}))
+    else:
+        (out if ok else console).print(("ok: " if ok else "[red]TAMPERED:[/] ") + message)
     raise typer.Exit(0 if ok else 1)

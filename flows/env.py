@@ -16,6 +16,7 @@ def configure(data_dir: Path | str) -> None:
     defaults = {
         "PREFECT_HOME": str(data / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",  # Prefect's client telemetry and usage notice, off
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",

@@ -7,6 +7,7 @@ flow itself persists nothing, so Prefect's database and storage never see data.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,11 +16,12 @@ from concurrent.futures.process import BrokenProcessPool
 
 import duckdb
 from prefect import flow, get_run_logger, task
+from prefect.states import Completed
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.tasks import exponential_backoff
 
-from pipeline import stages
+from pipeline import run_summary, stages
 from pipeline.lock import run_lock
 
 from . import env
@@ -52,27 +54,27 @@ _RETRY = dict(retries=RETRIES, retry_delay_seconds=exponential_backoff(backoff_f
               retry_jitter_factor=0.5, retry_condition_fn=_transient)
 
 
-@task(name="check-policy", **_SAFE)
+@task(name="check-policy", task_run_name="check-policy", **_SAFE)
 def check_policy(policies: str, now: str | None = None) -> dict[str, Any]:
     return stages.check_policy(Path(policies), now)
 
 
-@task(name="check-keys", **_SAFE)
+@task(name="check-keys", task_run_name="check-keys", **_SAFE)
 def check_keys(data: str) -> dict[str, Any]:
     return stages.check_keys(Path(data))
 
 
-@task(name="discover", **_SAFE)
+@task(name="discover", task_run_name="discover", **_SAFE)
 def discover(raw: str, data: str) -> list[tuple[str, str]]:
     return stages.new_files(Path(raw), Path(data))
 
 
-@task(name="refused-files", **_SAFE)
+@task(name="refused-files", task_run_name="refused-files", **_SAFE)
 def refused_files(raw: str) -> list[dict[str, str]]:
     return stages.refused_files(Path(raw))
 
 
-@task(name="check-disk", **_SAFE)
+@task(name="check-disk", task_run_name="check-disk", **_SAFE)
 def check_disk(raw: str, data: str, names: list[str]) -> dict[str, int]:
     return stages.check_disk(Path(raw), Path(data), names)
 
@@ -105,23 +107,23 @@ def commit(data: str, shas: list[str], count: int) -> tuple[list[dict[str, Any]]
     return stages.commit_partitions(Path(data), shas, each)
 
 
-@task(name="sweep-staging", **_SAFE)
+@task(name="sweep-staging", task_run_name="sweep-staging", **_SAFE)
 def sweep_staging(data: str, keep: list[str]) -> int:
     return stages.sweep_staging(Path(data), set(keep))
 
 
-@task(name="retention", **_SAFE)
+@task(name="retention", task_run_name="retention", **_SAFE)
 def retention(data: str, policies: str, now: str | None) -> dict[str, int]:
     return stages.enforce_retention(Path(data), Path(policies), now)
 
 
-@task(name="build-outputs", **_SAFE)
+@task(name="build-outputs", task_run_name="build-outputs", **_SAFE)
 def build_outputs(data: str, policies: str, now: str | None, publish: str | None) -> dict[str, Any]:
     return stages.build_outputs(Path(data), Path(policies), now,
                                 Path(publish) if publish else None)
 
 
-@task(name="release-artifact", **_SAFE)
+@task(name="release-artifact", task_run_name="release-artifact", **_SAFE)
 def release_artifact(data: str, publish: str | None) -> None:
     """Headline figures of the release as a Prefect markdown artifact (aggregates only)."""
     from prefect.artifacts import create_markdown_artifact
@@ -133,7 +135,7 @@ def release_artifact(data: str, publish: str | None) -> None:
                              description="Disclosure-controlled headline figures")
 
 
-@task(name="safety-alert", **_SAFE)
+@task(name="safety-alert", task_run_name="safety-alert", **_SAFE)
 def safety_alert(alerts: list[dict[str, Any]]) -> None:
     """The model-version safety gate fired: error-level log lines and a markdown artifact
     (aggregates and what to review; never a person). `mhpipe run` exits 3."""
@@ -148,7 +150,7 @@ def safety_alert(alerts: list[dict[str, Any]]) -> None:
                              description="Model-version safety gate: needs human review")
 
 
-@task(name="audit", **_SAFE)
+@task(name="audit", task_run_name="audit", **_SAFE)
 def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch") -> str:
     return stages.write_audit(Path(data), kind, payload)
 
@@ -158,7 +160,15 @@ class PartitionsFailed(Exception):
     not registered, so the next run picks them up again."""
 
 
-@flow(name="nightly-batch", persist_result=False, log_prints=False,
+def _run_name() -> str:
+    """Flow runs are named after the flow and the run's clock: "nightly-batch 2026-11-27
+    02:00Z", never a random "vague-hornet"."""
+    from prefect.runtime import flow_run
+
+    return f"nightly-batch {stages.parse_now(flow_run.parameters.get('now')):%Y-%m-%d %H:%MZ}"
+
+
+@flow(name="nightly-batch", flow_run_name=_run_name, persist_result=False, log_prints=False,
       task_runner=make_runner("process"))
 def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
                   publish: str | None = None) -> dict[str, Any]:
@@ -166,19 +176,36 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
     enforce retention, publish the research warehouse (to `publish`, default `<data>-published/`
     next to the data folder), audit."""
     env.configure(data)  # served or worker-run flows: private files, local caches
+    # one "Finished in state Completed()" per task drowned the lines that matter
+    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
     log = get_run_logger()
     stages.Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
     policy = check_policy(policies, now)  # fail closed: nothing is touched before this passes
     with run_lock(Path(data), "nightly-batch"):
         summary = _nightly(raw, data, policies, now, policy, log, publish)
+    run_summary_artifact(summary)
     # Unreadable files (corrupt gzip) are recorded and done with; failed partitions are not.
-    failed = [f for f in summary["ingest"]["files_failed"]
-              if f["error"].startswith(("partition failed", "commit failed"))]
+    failed = run_summary.failed_partitions(summary)
     if failed:
         raise PartitionsFailed(
             f"{len(failed)} partition(s) failed and will be retried next run: "
             + ", ".join(f["file"] for f in failed[:10]) + (", ..." if len(failed) > 10 else ""))
+    bad = run_summary.unreadable(summary)
+    if bad:  # not green: an operator must look at the file
+        log.warning("%d file(s) could not be read or were refused: %s", len(bad),
+                    ", ".join(f["file"] for f in bad[:10]))
+        return Completed(name="Completed with warnings", data=summary,
+                         message=f"{len(bad)} file(s) could not be read or were refused")
     return summary
+
+
+@task(name="run-summary", task_run_name="run-summary", **_SAFE)
+def run_summary_artifact(summary: dict[str, Any]) -> None:
+    """Counts, quarantine by rule and files not ingested, as a markdown artifact."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(key="run-summary", markdown=run_summary.markdown(summary),
+                             description="What this run read, loaded, quarantined and published")
 
 
 def _stage_all(raw: str, data: str, policies: str, now: str | None,

@@ -5,13 +5,13 @@
 
 1. starts `prefect server start` on 127.0.0.1 (loopback only; its database lives in
    PREFECT_HOME, by default `data/prefect`), and waits until it answers;
-2. serves `nightly-batch/mhpipe` (cron `0 2 * * *`) and `retention-sweep/mhpipe`
+2. serves `nightly-batch/nightly` (cron `0 2 * * *`) and `retention-sweep/daily`
    (cron `30 3 * * *`) from this process: scheduled runs execute here, in subprocesses;
 3. on Ctrl-C (or SIGTERM) stops serving and stops the server.
 
 Trigger a run by hand while it is up (the same as the schedule would):
 
-    PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/prefect deployment run nightly-batch/mhpipe --watch
+    PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/prefect deployment run nightly-batch/nightly --watch
 
 Deployment parameters are absolute paths only. Teams with Prefect workers use
 `prefect.yaml` (same deployments, same schedules) with `prefect deploy --all` instead.
@@ -28,7 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-DEPLOYMENT = "mhpipe"  # deployment name of both flows: nightly-batch/mhpipe, retention-sweep/mhpipe
+# deployment name per flow (the UI lists them as nightly-batch/nightly, retention-sweep/daily)
+DEPLOYMENTS = {"nightly-batch": "nightly", "retention-sweep": "daily"}
 SCHEDULES = {"nightly-batch": "0 2 * * *", "retention-sweep": "30 3 * * *"}
 
 
@@ -59,12 +60,12 @@ def deployments(raw: Path, data: Path, policies: Path, timezone: str,
     common = dict(entrypoint_type=EntrypointType.MODULE_PATH, tags=["mhpipe"])
     return [
         nightly_batch.to_deployment(
-            name=DEPLOYMENT, schedules=[Cron(SCHEDULES["nightly-batch"], timezone=timezone)],
+            name=DEPLOYMENTS["nightly-batch"], schedules=[Cron(SCHEDULES["nightly-batch"], timezone=timezone)],
             parameters={"raw": str(raw), "data": str(data), "policies": str(policies),
                         **({"publish": str(publish)} if publish else {})},
             description="Ingest new raw files, consent, de-identify, encrypt, publish.", **common),
         retention_sweep.to_deployment(
-            name=DEPLOYMENT, schedules=[Cron(SCHEDULES["retention-sweep"], timezone=timezone)],
+            name=DEPLOYMENTS["retention-sweep"], schedules=[Cron(SCHEDULES["retention-sweep"], timezone=timezone)],
             parameters={"data": str(data), "policies": str(policies)},
             description="Delete everything past its retention; audit the counts.", **common),
     ]
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         _wait_healthy(url, server)
         os.environ["PREFECT_API_URL"] = url
         print(f"Prefect server up at http://127.0.0.1:{args.port}; serving "
-              + ", ".join(f"{f}/{DEPLOYMENT} ({c})" for f, c in SCHEDULES.items()), flush=True)
+              + ", ".join(f"{f}/{DEPLOYMENTS[f]} ({c})" for f, c in SCHEDULES.items()), flush=True)
         from prefect import serve
 
         publish = args.publish.resolve() if args.publish else None

@@ -280,3 +280,44 @@ def test_an_unsafe_model_version_raises_a_safety_alert_and_mhpipe_run_exits_3(ha
                                   limit=200, sort=LogSort.TIMESTAMP_DESC)
     assert arts and UNSAFE_MODEL in arts[-1].data and "never_connected" in arts[-1].data
     assert any("SAFETY ALERT" in log.message and UNSAFE_MODEL in log.message for log in errors)
+
+
+def test_the_ui_shows_named_runs_a_run_summary_and_warns_about_an_unreadable_file(harness, sample_raw,
+                                                                                tmp_path):
+    """Issue 17, checked against the Prefect server: the flow run is named after the flow and
+    the run's clock, task runs have no random suffix, a `run-summary` artifact holds the
+    counts, the quarantine by rule and the file that could not be read, and that run ends
+    "Completed with warnings", not green."""
+    import shutil
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterKey, FlowRunFilter,
+                                                FlowRunFilterId, TaskRunFilter)
+
+    from flows.nightly import nightly_batch
+
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_raw, raw)
+    (raw / "2026-09-30").mkdir(exist_ok=True)
+    (raw / "2026-09-30" / "part-9999.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00corrupt")
+    state = nightly_batch(str(raw), str(tmp_path / "data"), str(POLICIES), NOW, return_state=True)
+    assert state.type.value == "COMPLETED" and state.name == "Completed with warnings"
+    summary = state.result()
+    assert summary["ingest"]["balanced"]
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[run.id])), task_run_filter=TaskRunFilter())
+        art = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["run-summary"])))[-1]
+    assert run.name == "nightly-batch 2026-11-27 00:00Z"
+    names = {t.name for t in tasks}
+    assert {"check-policy", "discover", "build-outputs", "audit", "run-summary"} <= names
+    assert all(n.startswith("stage ") or n.startswith("commit ") or n in names for n in names)
+    assert not [n for n in names if n.rsplit("-", 1)[-1].isalnum() and len(n.rsplit("-", 1)[-1]) == 3
+                and n.rsplit("-", 1)[0] in {"check-policy", "discover", "audit"}]
+    text = art.data
+    assert f"| read | {summary['ingest']['lines_read']} |" in text
+    assert "Quarantined lines by rule" in text and "part-9999.jsonl.gz" in text
+    for rule in summary["ingest"]["quarantine_rules"]:
+        assert rule in text

@@ -1,7 +1,7 @@
 """`make serve` and `prefect.yaml`: the scheduled deployments, for real, on loopback.
 
 The serve test starts `python -m flows.serve` (what `make serve` runs) on a free port, waits
-for both deployments and their cron schedules, triggers `nightly-batch/mhpipe` with the
+for both deployments and their cron schedules, triggers `nightly-batch/nightly` with the
 command the README documents, waits for the run to complete, then stops everything."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.serve import DEPLOYMENT, SCHEDULES
+from flows.serve import DEPLOYMENTS, SCHEDULES
 from pipeline.stages import Layout
 from pipeline import audit
 from pipeline.synth import generate
@@ -71,7 +71,7 @@ def test_serve_schedules_both_flows_and_a_triggered_run_completes(tmp_path):
             assert serve.poll() is None, serve.stdout.read().decode()[-3000:]
             for flow in SCHEDULES:
                 found.setdefault(flow, None)
-                found[flow] = found[flow] or _deployment(url, f"{flow}/{DEPLOYMENT}")
+                found[flow] = found[flow] or _deployment(url, f"{flow}/{DEPLOYMENTS[flow]}")
             found = {k: v for k, v in found.items() if v}
             time.sleep(1)
         assert set(found) == set(SCHEDULES), "deployments did not appear"
@@ -82,7 +82,7 @@ def test_serve_schedules_both_flows_and_a_triggered_run_completes(tmp_path):
 
         # The documented trigger: waits for the run and fails if the run fails.
         trigger = subprocess.run(
-            [PREFECT, "deployment", "run", f"nightly-batch/{DEPLOYMENT}", "--watch"],
+            [PREFECT, "deployment", "run", f"nightly-batch/{DEPLOYMENTS['nightly-batch']}", "--watch"],
             env={**env, "PREFECT_API_URL": url}, capture_output=True, text=True, timeout=600)
         assert trigger.returncode == 0, trigger.stdout[-3000:] + trigger.stderr[-3000:]
         assert "Completed" in trigger.stdout + trigger.stderr
@@ -111,7 +111,7 @@ def test_prefect_yaml_declares_the_same_deployments_as_serve():
     for d in spec["deployments"]:
         flow = import_object(d["entrypoint"])
         assert isinstance(flow, Flow)
-        assert d["name"] == DEPLOYMENT
+        assert d["name"] == DEPLOYMENTS[flow.name]
         assert [s["cron"] for s in d["schedules"]] == [SCHEDULES[flow.name]]
         required = {p for p, v in flow.parameters.properties.items()} - {"now"}
         assert set(d["parameters"]) == required
@@ -126,4 +126,4 @@ def test_make_serve_and_make_trigger_run_the_commands_tested_above():
                          capture_output=True, text=True, check=True).stdout
     assert "-m flows.serve --raw data/raw --data data --policies policies --port 4321" in dry
     assert ("PREFECT_API_URL=http://127.0.0.1:4321/api .venv/bin/prefect deployment run "
-            f"nightly-batch/{DEPLOYMENT} --watch") in dry
+            f"nightly-batch/{DEPLOYMENTS['nightly-batch']} --watch") in dry
