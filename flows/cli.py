@@ -53,8 +53,10 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No progress display and no summary table; errors and "
                                     "warnings only (the exit code says how the run went)."),
-    log_level: str = typer.Option("INFO", "--log-level", metavar="DEBUG|INFO|WARNING|ERROR",
-                                  help="Level of Prefect's log lines on the console."),
+    log_level: Optional[str] = typer.Option(
+        None, "--log-level", metavar="DEBUG|INFO|WARNING|ERROR", show_default=False,
+        help="Level of Prefect's log lines on the console. Default: WARNING while the progress "
+             "display runs (log lines would break it up), else INFO."),
 ) -> None:
     """Run the nightly batch once: ingest new files (one partition each, in parallel), apply
     consent, de-identify, encrypt, enforce retention, publish the research warehouse and
@@ -73,10 +75,11 @@ def run(
         _fail(f"--task-runner must be one of {', '.join(RUNNERS)}")
     if dask_address and task_runner != "dask":
         _fail("--dask-address needs --task-runner dask")
-    level = log_level.upper()
+    showing = progress and not json_out and not quiet
+    level = (log_level or ("WARNING" if quiet or showing else "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         _fail("--log-level must be DEBUG, INFO, WARNING or ERROR")
-    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING" if quiet and level == "INFO" else level
+    os.environ["PREFECT_LOGGING_LEVEL"] = level
     _preflight(data, policies, now, publish, init)
     if not (quiet or json_out):
         console.print("starting Prefect's temporary server (12-20 s on a small machine)...")
@@ -97,7 +100,7 @@ def run(
         task_runner=make_runner(task_runner, workers, dask_address))
     failed = None
     try:
-        with RunProgress(console, enabled=progress and not json_out and not quiet) as bar:
+        with RunProgress(console, enabled=showing) as bar:
             nightly.progress_hook = bar.update
             summary = flow(str(raw), str(data.resolve()), str(policies.resolve()), now,
                            str(publish.resolve()) if publish else None)
