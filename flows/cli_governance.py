@@ -155,6 +155,7 @@ def erase(
     data: Path = DATA,
     policies: Path = POLICIES,
     publish: Optional[Path] = PUBLISH,
+    json_out: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
     """Erase one person (all purposes): vault rows deleted and data keys destroyed in every
     dataset, quarantined lines deleted, future events excluded, research tables rebuilt.
@@ -188,7 +189,15 @@ def erase(
     receipt["retained_releases_deleted"] = outputs.get("retained_releases_deleted", 0)
     receipt["tables"] = outputs["tables"]
     receipt["audit_hash"] = stages.write_audit(data, "erasure", receipt)
-    out.print_json(json.dumps(receipt))
+    if json_out:
+        out.print_json(json.dumps(receipt))
+        return
+    deleted = ", ".join(f"{k} {v}" for k, v in receipt["records_deleted"].items()) or "none"
+    out.print(f"erased: records deleted per dataset: {deleted}; quarantined lines deleted "
+              f"{receipt['quarantined_lines_deleted']}; later events excluded; warehouse "
+              f"rebuilt, {receipt['retained_releases_deleted']} older release(s) deleted; "
+              f"receipt {receipt['erasure_id']}, audit record {receipt['audit_hash'][:16]}",
+              markup=False, highlight=False)
 
 
 @app.command("retention-sweep")
@@ -212,6 +221,7 @@ def retention_sweep_cmd(data: Path = DATA, policies: Path = POLICIES,
 def keys_rotate(
     data: Path = DATA,
     new_key_file: Optional[Path] = typer.Option(None, help="The new master key (base64); needed when the current one comes from $MHPIPE_MASTER_KEY."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Re-wrap every data key and secret under a new master key, without re-encrypting data.
     Resumable: if interrupted, run it again. Afterwards the old master key is not needed."""
@@ -226,7 +236,12 @@ def keys_rotate(
     except (CryptoError, LockError) as exc:
         _fail(str(exc))
     result["audit_hash"] = stages.write_audit(data, "key-rotation", result)
-    out.print_json(json.dumps(result))
+    if json_out:
+        out.print_json(json.dumps(result))
+    else:
+        out.print("rotated: " + ", ".join(f"{k} {v}" for k, v in result.items()
+                                          if k != "audit_hash")
+                  + f"; audit record {result['audit_hash'][:16]}", markup=False, highlight=False)
     if os.environ.get("MHPIPE_MASTER_KEY"):
         out.print("now replace $MHPIPE_MASTER_KEY with the new key")
 

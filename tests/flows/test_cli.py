@@ -120,7 +120,7 @@ def test_erase_and_impact_commands(tmp_path):
     first = next(raw.rglob("*.jsonl.gz"))
     user = json.loads(gzip.decompress(first.read_bytes()).splitlines()[0])["user_id"]
     result = runner.invoke(app, ["erase", "--user-id", "-", "--data", str(data),
-                                 "--policies", str(POLICIES)], input=user + "\n")
+                                 "--policies", str(POLICIES), "--json"], input=user + "\n")
     assert result.exit_code == 0, result.output
     receipt = json.loads(result.stdout)
     assert receipt["records_deleted"]["intake"] > 0 and user not in result.output

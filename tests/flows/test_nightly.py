@@ -275,7 +275,7 @@ def test_an_unsafe_model_version_raises_a_safety_alert_and_mhpipe_run_exits_3(ha
     APILogWorker.drain_all(timeout=10)  # logs reach the server in batches
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["safety-alert"])))
+            key=ArtifactFilterKey(any_=["safety-alert"])))  # only this test raises one
         errors = client.read_logs(log_filter=LogFilter(level=LogFilterLevel(ge_=40)),
                                   limit=200, sort=LogSort.TIMESTAMP_DESC)
     assert arts and UNSAFE_MODEL in arts[-1].data and "never_connected" in arts[-1].data
@@ -291,8 +291,9 @@ def test_the_ui_shows_named_runs_a_run_summary_and_warns_about_an_unreadable_fil
     import shutil
 
     from prefect import get_client
-    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterKey, FlowRunFilter,
-                                                FlowRunFilterId, TaskRunFilter)
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
+                                                ArtifactFilterKey, FlowRunFilter, FlowRunFilterId,
+                                                TaskRunFilter)
 
     from flows.nightly import nightly_batch
 
@@ -308,8 +309,9 @@ def test_the_ui_shows_named_runs_a_run_summary_and_warns_about_an_unreadable_fil
         run = client.read_flow_run(state.state_details.flow_run_id)
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[run.id])), task_run_filter=TaskRunFilter())
-        art = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["run-summary"])))[-1]
+        art, = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["run-summary"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
     assert run.name == "nightly-batch 2026-11-27 00:00Z"
     names = {t.name for t in tasks}
     assert {"check-policy", "discover", "build-outputs", "audit", "run-summary"} <= names
