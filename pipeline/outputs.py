@@ -171,11 +171,7 @@ def _publish_release(layout: Layout, policy: LoadedPolicy, frames, subjects, res
     import polars as pl
 
     pub = policy.policy.publication
-    # the release's own gate findings: its population, its cutoff
-    before = {k: (f.filter(pl.col("occurred_at") < plan["cutoff_at"]) if "occurred_at" in f.columns
-                  else f) for k, f in frames.items()}
-    tables = research_tables(frames, research, policy.policy, reasons, plan["cutoff_at"],
-                             safety_gate.evaluate(before, research, policy.policy))
+    tables = research_tables(frames, research, policy.policy, reasons, plan["cutoff_at"])
     store = layout.vault.parent / "releases"
     # every release ever published (within the release retention), not only the files still
     # in the publish folder: a researcher may have kept a copy of a deleted one

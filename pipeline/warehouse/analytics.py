@@ -210,14 +210,14 @@ def engagement_by_group(users: pl.DataFrame, pub: Publication,
 
 
 def research_tables(frames: dict[str, pl.DataFrame], research: set[str], policy: Policy,
-                    reasons: pl.DataFrame, cutoff: datetime | None = None,
-                    alerts: list | None = None) -> list[Table]:
+                    reasons: pl.DataFrame, cutoff: datetime | None = None) -> list[Table]:
     """The research tables from events before `cutoff` (all when None), periods closed by
     it only, for the `research` population (consent_coverage: everyone, with `reasons`, the
-    consent ledger's reason per person). `alerts`: the model-version safety gate's findings
-    for this release (`safety_gate.evaluate`), published as `safety_alerts`."""
+    consent ledger's reason per person; safety_alerts: the model-version safety gate on this
+    population and cutoff)."""
     from .coverage import consent_coverage
     from .safety import safety_alerts_table, safety_escalation, safety_reconciliation
+    from .safety_gate import evaluate
 
     pub = policy.publication
     if cutoff is not None:
@@ -233,5 +233,5 @@ def research_tables(frames: dict[str, pl.DataFrame], research: set[str], policy:
         safety_escalation(frames, users, research, policy, cutoff),
         safety_reconciliation(frames, research, pub, cutoff),
         consent_coverage(users, reasons, pub),
-        safety_alerts_table(alerts or [], policy),
+        safety_alerts_table(evaluate(frames, research, policy), policy),
     ]

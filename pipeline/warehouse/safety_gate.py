@@ -69,8 +69,7 @@ def newcombe_lower(k1: int, n1: int, k0: int, n0: int) -> float:
     return (p1 - p0) - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
 
 
-def _shares(frames: dict[str, pl.DataFrame], subjects: set[str], policy: Policy
-            ) -> dict[str, pl.DataFrame]:
+def _shares(frames: dict[str, pl.DataFrame], subjects: set[str]) -> dict[str, pl.DataFrame]:
     """Per measure: model_version, k (events), n (denominator), people (behind n)."""
     sessions = session_safety(frames, subjects, ()).filter(pl.col("high"))
     a = item9_assessments(frames, subjects).filter(pl.col("item9"))
@@ -110,7 +109,7 @@ def evaluate(frames: dict[str, pl.DataFrame], subjects: set[str], policy: Policy
     first_seen = dict(zip(order["model_version"].to_list(),
                           order["first"].dt.strftime("%Y-%m").to_list()))
     shares = {m: {r["model_version"]: r for r in f.iter_rows(named=True)}
-              for m, f in _shares(frames, subjects, policy).items()}
+              for m, f in _shares(frames, subjects).items()}
     cfg, base = policy.safety, policy.publication.rounding_base
     dataset = review_dataset(policy)
     alerts = []
