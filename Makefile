@@ -46,4 +46,4 @@ lock:
 	  --no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in
 
 clean-data:
-	rm -rf $(DATA)/raw $(DATA)/vault $(DATA)/keys $(DATA)/warehouse $(DATA)/audit $(DATA)/prefect $(DATA)/cache $(DATA)/staging $(DATA)-published
+	rm -rf $(DATA)/raw $(DATA)/vault $(DATA)/keys $(DATA)/warehouse $(DATA)/audit $(DATA)/orchestrator $(DATA)/cache $(DATA)/staging $(DATA)-published

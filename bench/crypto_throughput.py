@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.crypto import new_key, open_sealed, seal  # noqa: E402
-from pipeline.vault import record_aad  # noqa: E402
+from pipeline.vault.crypto import new_key, open_sealed, seal  # noqa: E402
+from pipeline.vault.store import record_aad  # noqa: E402
 
 
 def main() -> None:

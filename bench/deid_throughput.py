@@ -30,7 +30,7 @@ os.environ.setdefault("TLDEXTRACT_CACHE", str(ROOT / "data" / "cache" / "tldextr
 
 from pipeline.deid import (DEFAULT_MODEL, Operator, Span, _ensure_offline_tldextract,  # noqa: E402
                            analyze_texts, model_name, shutdown_pool)
-from pipeline.deid_eval import covered, synthetic_corpus  # noqa: E402
+from pipeline.deid.evaluate import covered, synthetic_corpus  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 

@@ -17,10 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipeline import failpoints
-from pipeline.crypto import CryptoError
+from pipeline.vault.crypto import CryptoError
 from pipeline.lock import LockError, run_lock
 from pipeline.policy import PolicyError
-from pipeline.stages import StorageError
+from pipeline.run.stages import StorageError
 
 from .cli_base import DATA, POLICIES, PUBLISH, RAW, _fail, _layout, _load_or_fail, app, console, out
 
@@ -130,9 +130,10 @@ def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional
     """Everything a run can check without data, before Prefect starts (which takes 12-20 s):
     the clock override, the policy, the data folder, its master key and its lock. Each
     failure is one line with a hint."""
-    from pipeline.crypto import MASTER_KEY_ENV
-    from pipeline.keystore import KeyStore
-    from pipeline.stages import KEY_PROVIDER_ENV, key_provider, parse_now
+    from pipeline.vault.crypto import MASTER_KEY_ENV
+    from pipeline.vault.keystore import KeyStore
+    from pipeline.layout import parse_now
+    from pipeline.vault.stores import KEY_PROVIDER_ENV, key_provider
 
     if now is not None:
         try:
@@ -145,8 +146,8 @@ def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional
     except PolicyError as exc:
         _fail(str(exc.issues[0]))
     layout = _layout(data, publish)
-    from pipeline import audit
-    from pipeline.policy_history import version_bumped
+    from pipeline.governance import audit
+    from pipeline.governance.policy_history import version_bumped
 
     # a policy whose content changed under the same metadata.version would be audited as
     # the old one: refused before anything is touched
@@ -178,9 +179,11 @@ def _preflight(data: Path, policies: Path, now: Optional[str], publish: Optional
 
 def _last_summary(data: Path) -> dict | None:
     """The run's summary as its audit record holds it (the flow raised after writing it)."""
-    from pipeline import audit
+    from pipeline.governance import audit
+    from pipeline.layout import Layout
+    from pipeline.run.nightly import AUDIT_KIND
 
-    records = [r for r in audit.read(data / "audit" / "audit.jsonl") if r["kind"] == "nightly-batch"]
+    records = [r for r in audit.read(Layout(data).audit_log) if r["kind"] == AUDIT_KIND]
     return {**records[-1]["payload"], "audit_hash": records[-1]["hash"]} if records else None
 
 
@@ -272,7 +275,7 @@ def redact(
     import io
 
     from pipeline.policy import load_policy
-    from pipeline.redact import BadLine, redact_lines
+    from pipeline.deid.redact import BadLine, redact_lines
 
     try:
         policy = load_policy(policies).policy
@@ -310,7 +313,7 @@ def deid_eval(
     annotated spans, over-redaction, and duration phrases or clinical words masked. The
     synthetic set shows what the generator knows; the external sets show generalisation."""
     from pipeline.deid import analyze_texts
-    from pipeline.deid_eval import run_all
+    from pipeline.deid.evaluate import run_all
 
     with console.status("evaluating (model load, every set)..."):
         results = run_all(analyze_texts, eval_dir if eval_dir.exists() else None, users)
@@ -350,7 +353,7 @@ def scan_leaks(
     """Look for canary strings in every file under PATHS, as UTF-8, UTF-16, base64, inside
     gzip and through DuckDB. Prints files and bytes scanned and each hit (file and canary
     number, never the value); exit 1 on any hit."""
-    from pipeline.leakscan import scan
+    from pipeline.governance.leakscan import scan
 
     values = [l for l in canaries.read_text(encoding="utf-8").splitlines() if l.strip()]
     with console.status("scanning..."):

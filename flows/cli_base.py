@@ -50,7 +50,7 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(audit_app, name="audit")
 def _version(value: bool) -> None:
     if value:
-        from pipeline.outputs import code_version
+        from pipeline.run.outputs import code_version
 
         # the package version and a digest of the library source: what `releases.code_version`
         # records, so a release can be traced to the code that built it
@@ -84,7 +84,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _layout(data: Path, publish: Optional[Path] = None):
     """The data folder's layout; a publish folder inside the data folder stops here."""
-    from pipeline.stages import Layout, LayoutError
+    from pipeline.layout import Layout, LayoutError
 
     try:
         return Layout(data, publish)

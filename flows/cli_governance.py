@@ -12,13 +12,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pipeline.crypto import CryptoError
-from pipeline.lock import LockError, run_lock
+from pipeline.vault.crypto import CryptoError
+from pipeline.lock import LockError
 from pipeline.policy import PolicyError
+
+from pipeline.layout import Layout
 
 from .cli_base import (DATA, POLICIES, PUBLISH, _fail, _layout, _load_or_fail, app, audit_app,
                        console, keys_app, out, policy_app, quarantine_app, vault_app)
-
 
 
 @policy_app.command("check")
@@ -56,7 +57,8 @@ def quarantine_list(
 ) -> None:
     """Quarantined lines: file, line, field and the rule broken. The lines themselves stay
     encrypted; this shows no values."""
-    from pipeline.stages import Layout, open_stores
+    from pipeline.layout import Layout
+    from pipeline.vault.stores import open_stores
 
     if not Layout(data).vault.exists():
         _fail(f"no vault under {data}: nothing has been ingested yet")
@@ -84,7 +86,7 @@ def policy_diff_cmd(old: Path = typer.Argument(..., help="Policy folder in force
     """What changed between two policy folders, in words (consent and retention changes with
     what they do to people). Exits 1 when the policies differ and 0 when they do not, like
     diff(1), so a script can tell."""
-    from pipeline.policy_diff import policy_diff
+    from pipeline.governance.policy_diff import policy_diff
 
     a, b = _load_or_fail(old), _load_or_fail(new)
     lines = policy_diff(a.policy, b.policy)
@@ -106,8 +108,9 @@ def policy_impact_cmd(
 ) -> None:
     """If PROPOSED took effect now: per dataset, how many records and people would be deleted
     by retention, newly excluded or newly included. Reads the vault; changes nothing."""
-    from pipeline.impact import policy_impact
-    from pipeline.stages import Layout, open_stores, parse_now
+    from pipeline.governance.impact import policy_impact
+    from pipeline.layout import Layout, parse_now
+    from pipeline.vault.stores import open_stores
 
     new, cur = _load_or_fail(proposed), _load_or_fail(current)
     if not Layout(data).vault.exists():
@@ -160,35 +163,16 @@ def erase(
     """Erase one person (all purposes): vault rows deleted and data keys destroyed in every
     dataset, quarantined lines deleted, future events excluded, research tables rebuilt.
     Prints a receipt of counts; the id itself is never stored, logged or printed."""
-    from datetime import datetime, timezone
-
-    from pipeline import stages
-    from pipeline.erasure import erase_user
+    from pipeline.run.workflows import WorkflowError, erase_request
 
     os.umask(0o077)  # everything this command creates is private (the release folder aside)
     if user_id == "-":
         user_id = sys.stdin.readline().strip()
-    if not user_id:
-        _fail("no user id given")
     lp = _load_or_fail(policies)
-    layout = _layout(data, publish)
-    if not layout.vault.exists():
-        _fail(f"no vault under {data}: nothing has been ingested yet")
     try:
-        with run_lock(data, "erase"):
-            # Partitions staged by an interrupted run were sealed before this erasure: drop
-            # them first (a staged partition is also re-checked against erasures on reuse).
-            discarded = stages.sweep_staging(data, set())
-            with stages.open_stores(layout) as (keys, vault):
-                receipt = erase_user(vault, keys, lp.policy, user_id, datetime.now(timezone.utc))
-            receipt["staged_partitions_discarded"] = discarded
-            outputs = stages.build_outputs(data, policies, publish_dir=publish)
-    except (CryptoError, LockError) as exc:
+        receipt = erase_request(_layout(data, publish), lp, user_id)
+    except (CryptoError, LockError, WorkflowError) as exc:
         _fail(str(exc))
-    receipt["warehouse_rebuilt"] = True
-    receipt["retained_releases_deleted"] = outputs.get("retained_releases_deleted", 0)
-    receipt["tables"] = outputs["tables"]
-    receipt["audit_hash"] = stages.write_audit(data, "erasure", receipt)
     if json_out:
         out.print_json(json.dumps(receipt))
         return
@@ -225,17 +209,12 @@ def keys_rotate(
 ) -> None:
     """Re-wrap every data key and secret under a new master key, without re-encrypting data.
     Resumable: if interrupted, run it again. Afterwards the old master key is not needed."""
-    from pipeline import keys, stages
+    from pipeline.run.workflows import WorkflowError, rotate_keys
 
-    layout = stages.Layout(data)
-    if not layout.keystore.exists():
-        _fail(f"no key store under {data}")
     try:
-        with run_lock(data, "keys rotate"):
-            result = keys.rotate(layout.keystore, layout.master_key, new_key_file)
-    except (CryptoError, LockError) as exc:
+        result = rotate_keys(Layout(data), new_key_file)
+    except (CryptoError, LockError, WorkflowError) as exc:
         _fail(str(exc))
-    result["audit_hash"] = stages.write_audit(data, "key-rotation", result)
     if json_out:
         out.print_json(json.dumps(result))
     else:
@@ -256,27 +235,14 @@ def vault_export(
 ) -> None:
     """Decrypt a dataset for an authorised reviewer. Who, why, what and how many go into the
     audit log before the command returns."""
-    from pipeline import audit, stages
-    from pipeline.export import export_dataset
+    from pipeline.run.workflows import WorkflowError, export_dataset
 
-    layout = stages.Layout(data)
-    if not layout.vault.exists():
-        _fail(f"no vault under {data}")
-    if out_file.exists():
-        _fail(f"{out_file} exists; exports never overwrite")
-    if len(reason.strip()) < 10:
-        _fail("give a reason of at least 10 characters")
-    start = stages.parse_now(since) if since else None
     try:
-        with stages.open_stores(layout, read_only=True) as (_, vault):
-            n = export_dataset(vault, dataset, out_file, start)
-    except CryptoError as exc:
+        n = export_dataset(Layout(data), dataset, out_file, reason, since)["records"]
+    except (CryptoError, WorkflowError) as exc:
         _fail(str(exc))
     except KeyError as exc:
         _fail(str(exc.args[0]))
-    stages.write_audit(data, "vault-export", {
-        "who": audit.who()["user"], "reason": reason.strip(), "dataset": dataset,
-        "since": since, "records": n, "out_file": str(out_file.resolve())})
     out.print(f"exported {n} record(s) of {dataset} to {out_file} (mode 0600); access audited")
 
 
@@ -288,8 +254,8 @@ def audit_verify(
 ) -> None:
     """Recompute the hash chain of the audit log; exit 1 if anything was altered. Prints the
     head hash: keep it somewhere else (each research release also records it)."""
-    from pipeline.audit import verify
-    from pipeline.stages import Layout
+    from pipeline.governance.audit import verify
+    from pipeline.layout import Layout
 
     if not Layout(data).audit_log.exists():
         _fail(f"no audit log under {data}: check --data (nothing to verify is not a pass)")

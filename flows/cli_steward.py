@@ -1,5 +1,5 @@
 """`mhpipe policy history` and `mhpipe policy dpia`: data-steward views of the policy. The
-work is in `pipeline.policy_history` and `pipeline.policy_dpia`; this only reads the folders
+work is in `pipeline.governance.policy_history` and `pipeline.governance.policy_dpia`; this only reads the folders
 and prints."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .cli_base import DATA, POLICIES, _fail, _layout, _load_or_fail, console, po
 def _audit_records(data: Path) -> list[dict]:
     """The audit log's records; a missing data folder, or a log that cannot be read, is one
     line on stderr and exit 1 (a mistyped --data must not read as "no history")."""
-    from pipeline import audit
+    from pipeline.governance import audit
 
     if not data.is_dir():
         _fail(f"data folder {escape(str(data))} does not exist: check --data")
@@ -52,7 +52,7 @@ def policy_history_cmd(
     """The versions of the policy that governed runs, from the audit log's policy-change
     records: one line each with when, version, digest, approver, effective date and files
     changed."""
-    from pipeline.policy_history import history, version_bumped
+    from pipeline.governance.policy_history import history, version_bumped
 
     records = _audit_records(data)
     if check:
@@ -85,7 +85,7 @@ def policy_dpia_cmd(
     """The policy as a readable Markdown document for a data protection impact assessment:
     purposes and lawful bases, datasets and retention, de-identification, disclosure control,
     safety, and the version, owner, approver and effective date."""
-    from pipeline.policy_dpia import dpia_markdown
+    from pipeline.governance.policy_dpia import dpia_markdown
 
     text = dpia_markdown(_load_or_fail(policies))
     if out_file is None:

@@ -1,5 +1,5 @@
 """`mhpipe` commands for a person's access request (`subject-export`) and the installation
-check (`doctor`). Thin: the work is in `pipeline/subject_export.py` and `pipeline/doctor.py`;
+check (`doctor`). Thin: the work is in `pipeline/governance/subject_export.py` and `pipeline/run/doctor.py`;
 only the orchestrator's checks live here, since the library never imports it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from pipeline.crypto import CryptoError
+from pipeline.vault.crypto import CryptoError
 from pipeline.lock import LockError
 
 from .cli_base import DATA, POLICIES, PUBLISH, _fail, _load_or_fail, app, console, out
@@ -35,8 +35,8 @@ def subject_export(
     """A person's access request (GDPR Art. 15): their records in every dataset (intake
     included), de-identified as stored, and the reasons of their quarantined lines, in one
     JSON document. Prints counts only; the id is never stored, logged or printed. Audited."""
-    from pipeline.stages import parse_now
-    from pipeline.subject_export import SubjectExportError, export_subject
+    from pipeline.layout import parse_now
+    from pipeline.governance.subject_export import SubjectExportError, export_subject
 
     os.umask(0o077)
     if user_id != "-":
@@ -71,11 +71,11 @@ def _orchestrator_checks(data: Path):
     import warnings
     from importlib import metadata
 
-    from pipeline.doctor import FAIL, OK, Check, check_writable
-    from pipeline.stages import Layout
+    from pipeline.run.doctor import FAIL, OK, Check, check_writable
+    from pipeline.layout import Layout
 
     def checks() -> list[Check]:
-        home = Path(os.environ.get("PREFECT_HOME") or Layout(data).prefect_home)
+        home = Path(os.environ.get("PREFECT_HOME") or Layout(data).orchestrator_home)
         results = [check_writable("PREFECT_HOME", home, "set PREFECT_HOME to a writable "
                                                          "folder, or check --data")]
         # as `mhpipe run` would set it; Prefect creates it on import, but never its parents,
@@ -109,7 +109,7 @@ def doctor(
     """Is this installation ready? Python, packages, the spaCy model, the policy, the master
     key (never shown), the stores, the publish folder and its release, Prefect, disk space and
     caches: one line each, with a hint on failure. Changes nothing. Exit 1 if a check fails."""
-    from pipeline import doctor as lib
+    from pipeline.run import doctor as lib
 
     with console.status("checking..."):
         results = lib.run_checks(data, policies, publish,

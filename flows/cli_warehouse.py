@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pipeline.crypto import CryptoError
+from pipeline.vault.crypto import CryptoError
 from pipeline.lock import LockError
 
 from .cli_base import DATA, POLICIES, PUBLISH, _fail, _layout, _load_or_fail, app, out
@@ -93,8 +93,10 @@ def _release_path(data: Path, publish: Optional[Path], release: Optional[str]) -
 
     if release is not None and not re.fullmatch(r"\d{1,6}", release):
         _fail("--release takes a release number, e.g. 0003")
-    folder = publish if publish is not None else _layout(data).warehouse
-    return folder / (f"research-{int(release):04d}.duckdb" if release else "research.duckdb")
+    from pipeline.warehouse.release_files import numbered
+
+    layout = _layout(data, publish)
+    return numbered(layout.warehouse, release) if release else layout.release
 
 
 @app.command()
@@ -138,18 +140,16 @@ def publish_cmd(
     publication, e.g. so that an erasure takes effect at once). The release uses the periods
     closed so far, still passes the cross-release gate (or spends the DP budget), and the
     reason is audited. Prints the release id."""
-    from pipeline import stages
 
     if not now_flag:
         _fail("say --now: releases otherwise follow the policy's publication.cadence")
+    from pipeline.run.workflows import WorkflowError, publish_early
+
     os.umask(0o077)  # everything this command creates is private (the release folder aside)
-    _load_or_fail(policies)
-    _layout(data, publish)
-    if not stages.Layout(data).vault.exists():
-        _fail(f"no vault under {data}: nothing has been ingested yet")
+    lp = _load_or_fail(policies)
     try:
-        result = stages.publish_now(data, policies, reason, clock, publish)
-    except (CryptoError, LockError, ValueError) as exc:
+        result = publish_early(_layout(data, publish), lp, reason, clock)
+    except (CryptoError, LockError, WorkflowError) as exc:
         _fail(str(exc))
     cutoff = result["publication"]["cutoff"]
     out.print(f"release {result['release_id']} published (data before {cutoff})"

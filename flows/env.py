@@ -10,19 +10,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.layout import Layout
+
 
 def configure(data_dir: Path | str) -> None:
-    data = Path(data_dir).resolve()
+    layout = Layout(Path(data_dir).resolve())
     defaults = {
-        "PREFECT_HOME": str(data / "prefect"),
+        "PREFECT_HOME": str(layout.orchestrator_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",  # Prefect's client telemetry and usage notice, off
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
         "PREFECT_TASKS_DEFAULT_PERSIST_RESULT": "false",
-        "MHPIPE_CACHE": str(data / "cache"),
-        "TLDEXTRACT_CACHE": str(data / "cache" / "tldextract"),
+        "MHPIPE_CACHE": str(layout.cache),
+        "TLDEXTRACT_CACHE": str(layout.cache / "tldextract"),
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

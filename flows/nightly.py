@@ -1,4 +1,4 @@
-"""`nightly-batch`: the scheduled flow. Orchestration only; the work is in `pipeline.stages`.
+"""`nightly-batch`: the scheduled flow. Orchestration only; the work is in `pipeline.run.stages`.
 
 Hygiene: parameters are paths and an optional clock override; task results are counts and
 hashes. No task caches or persists results (`NO_CACHE`, `persist_result=False`), and the
@@ -21,8 +21,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.tasks import exponential_backoff
 
-from pipeline import run_summary, stages
-from pipeline.lock import run_lock
+from pipeline.layout import Layout, parse_now
+from pipeline.policy import LoadedPolicy
+from pipeline.run import stages
+from pipeline.run import summary as run_summary
+from pipeline.run.nightly import PartitionsFailed, run_nightly
+from pipeline.governance import audit
+from pipeline.run.outputs import build_outputs
 
 from . import env
 from .runners import IN_POOL, make_runner, placement
@@ -54,37 +59,41 @@ _RETRY = dict(retries=RETRIES, retry_delay_seconds=exponential_backoff(backoff_f
               retry_jitter_factor=0.5, retry_condition_fn=_transient)
 
 
-@task(name="check-policy", task_run_name="check-policy", **_SAFE)
-def check_policy(policies: str, now: str | None = None) -> dict[str, Any]:
-    return stages.check_policy(Path(policies), now)
+def _step(fn: Callable[..., Any], name: str, **opts: Any):
+    """One step of the sequence as a task: same function, same arguments, no caching."""
+    return task(fn, name=name, task_run_name=name, **_SAFE, **opts)
 
 
-@task(name="check-keys", task_run_name="check-keys", **_SAFE)
-def check_keys(data: str) -> dict[str, Any]:
-    return stages.check_keys(Path(data))
+# The sequence's steps (pipeline.run.nightly) by name, each as a task.
+TASKS = {
+    "check-keys": _step(stages.check_keys, "check-keys"),
+    "discover": _step(stages.new_files, "discover"),
+    "refused-files": _step(stages.refused_files, "refused-files"),
+    "check-disk": _step(stages.check_disk, "check-disk"),
+    "retention": _step(stages.enforce_retention, "retention"),
+    "sweep-staging": _step(stages.sweep_staging, "sweep-staging"),
+    "build-outputs": _step(build_outputs, "build-outputs"),
+    "registry-totals": _step(stages.registry_totals, "registry-totals"),
+    "audit": _step(audit.record, "audit"),
+}
 
 
-@task(name="discover", task_run_name="discover", **_SAFE)
-def discover(raw: str, data: str) -> list[tuple[str, str]]:
-    return stages.new_files(Path(raw), Path(data))
+def as_task(step: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """`call` for the library's sequences: run the step as its task."""
+    if step == "commit":
+        return commit(*args)
+    return TASKS[step](*args)
 
 
-@task(name="refused-files", task_run_name="refused-files", **_SAFE)
-def refused_files(raw: str) -> list[dict[str, str]]:
-    return stages.refused_files(Path(raw))
-
-
-@task(name="check-disk", task_run_name="check-disk", **_SAFE)
-def check_disk(raw: str, data: str, names: list[str]) -> dict[str, int]:
-    return stages.check_disk(Path(raw), Path(data), names)
+check_policy = _step(stages.check_policy, "check-policy")
 
 
 @task(name="stage", task_run_name="stage {name}", **_RETRY, **_SAFE)
-def stage(raw: str, name: str, sha256: str, data: str, policies: str, now: str | None,
+def stage(raw: Path, name: str, sha256: str, data: Path, policy: LoadedPolicy, now: str | None,
           where: str) -> dict[str, Any]:
     """Parse, validate, de-identify and seal one raw file, in the local worker pool or in
     this task's own process (a Dask worker); text is analysed in that one process."""
-    args = (Path(raw), name, sha256, Path(data), Path(policies), now, 1)
+    args = (raw, name, sha256, data, policy, now, 1)
     if where == IN_POOL:
         from pipeline.deid import run_in_pool
 
@@ -93,44 +102,24 @@ def stage(raw: str, name: str, sha256: str, data: str, policies: str, now: str |
 
 
 @task(name="commit", task_run_name="commit {count} partition(s)", **_SAFE)
-def commit(data: str, shas: list[str], count: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def _commit(data: Path, shas: list[str], count: int,
+            each: Callable[[dict[str, Any]], None] | None) -> tuple[list, list]:
     """Move staged partitions into the vault in discovery order (in the flow's process),
     one transaction each; a partition that fails stays staged for the next run."""
-    done = []
-
-    def each(part: dict[str, Any]) -> None:
-        done.append(part)
-        if progress_hook:
-            progress_hook({"phase": "commit", "done": len(done), "total": count,
-                           "file": part["file"]})
-
-    return stages.commit_partitions(Path(data), shas, each)
+    return stages.commit_partitions(data, shas, each)
 
 
-@task(name="sweep-staging", task_run_name="sweep-staging", **_SAFE)
-def sweep_staging(data: str, keep: list[str]) -> int:
-    return stages.sweep_staging(Path(data), set(keep))
-
-
-@task(name="retention", task_run_name="retention", **_SAFE)
-def retention(data: str, policies: str, now: str | None) -> dict[str, int]:
-    return stages.enforce_retention(Path(data), Path(policies), now)
-
-
-@task(name="build-outputs", task_run_name="build-outputs", **_SAFE)
-def build_outputs(data: str, policies: str, now: str | None, publish: str | None) -> dict[str, Any]:
-    return stages.build_outputs(Path(data), Path(policies), now,
-                                Path(publish) if publish else None)
+def commit(data: Path, shas: list[str], each=None) -> tuple[list, list]:
+    return _commit(data, shas, len(shas), each)
 
 
 @task(name="release-artifact", task_run_name="release-artifact", **_SAFE)
-def release_artifact(data: str, publish: str | None) -> None:
+def release_artifact(release: Path) -> None:
     """Headline figures of the release as a Prefect markdown artifact (aggregates only)."""
     from prefect.artifacts import create_markdown_artifact
 
     from pipeline.warehouse.report import headline_markdown
 
-    release = stages.Layout(Path(data), Path(publish) if publish else None).release
     create_markdown_artifact(key="research-release", markdown=headline_markdown(release),
                              description="Disclosure-controlled headline figures")
 
@@ -150,14 +139,13 @@ def safety_alert(alerts: list[dict[str, Any]]) -> None:
                              description="Model-version safety gate: needs human review")
 
 
-@task(name="audit", task_run_name="audit", **_SAFE)
-def write_audit(data: str, payload: dict[str, Any], kind: str = "nightly-batch") -> str:
-    return stages.write_audit(Path(data), kind, payload)
+@task(name="run-summary", task_run_name="run-summary", **_SAFE)
+def run_summary_artifact(summary: dict[str, Any]) -> None:
+    """Counts, quarantine by rule and files not ingested, as a markdown artifact."""
+    from prefect.artifacts import create_markdown_artifact
 
-
-class PartitionsFailed(Exception):
-    """Some partitions failed; the others were committed and published. The failed files are
-    not registered, so the next run picks them up again."""
+    create_markdown_artifact(key="run-summary", markdown=run_summary.markdown(summary),
+                             description="What this run read, loaded, quarantined and published")
 
 
 def _run_name() -> str:
@@ -165,7 +153,7 @@ def _run_name() -> str:
     02:00Z", never a random "vague-hornet"."""
     from prefect.runtime import flow_run
 
-    return f"nightly-batch {stages.parse_now(flow_run.parameters.get('now')):%Y-%m-%d %H:%MZ}"
+    return f"nightly-batch {parse_now(flow_run.parameters.get('now')):%Y-%m-%d %H:%MZ}"
 
 
 @flow(name="nightly-batch", flow_run_name=_run_name, persist_result=False, log_prints=False,
@@ -179,17 +167,34 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
     # one "Finished in state Completed()" per task drowned the lines that matter
     logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
     log = get_run_logger()
-    stages.Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
-    policy = check_policy(policies, now)  # fail closed: nothing is touched before this passes
-    with run_lock(Path(data), "nightly-batch"):
-        summary = _nightly(raw, data, policies, now, policy, log, publish)
+    layout = Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
+    policy = check_policy(Path(policies), now)  # fail closed: nothing is touched before this passes
+
+    ready: list[int] = [0]  # partitions staged, to commit
+    committed: list[str] = []
+
+    def stage_all(files: list[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        results = _stage_all(Path(raw), layout.root, policy, now, files, log)
+        ready[0] = sum(r is not None for r in results)
+        return results
+
+    def on_commit(part: dict[str, Any]) -> None:
+        committed.append(part["file"])
+        if progress_hook:
+            progress_hook({"phase": "commit", "done": len(committed), "total": ready[0],
+                           "file": part["file"]})
+
+    summary = run_nightly(Path(raw), layout, policy, now, call=as_task, stage_all=stage_all,
+                          on_commit=on_commit, log=log)
+    if not summary.get("skipped") and layout.release.exists():
+        release_artifact(layout.release)
+    if summary.get("safety_alerts"):
+        safety_alert(summary["safety_alerts"])
     run_summary_artifact(summary)
     # Unreadable files (corrupt gzip) are recorded and done with; failed partitions are not.
     failed = run_summary.failed_partitions(summary)
     if failed:
-        raise PartitionsFailed(
-            f"{len(failed)} partition(s) failed and will be retried next run: "
-            + ", ".join(f["file"] for f in failed[:10]) + (", ..." if len(failed) > 10 else ""))
+        raise PartitionsFailed([f["file"] for f in failed])
     bad = run_summary.unreadable(summary)
     if bad:  # not green: an operator must look at the file
         log.warning("%d file(s) could not be read or were refused: %s", len(bad),
@@ -199,21 +204,12 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
     return summary
 
 
-@task(name="run-summary", task_run_name="run-summary", **_SAFE)
-def run_summary_artifact(summary: dict[str, Any]) -> None:
-    """Counts, quarantine by rule and files not ingested, as a markdown artifact."""
-    from prefect.artifacts import create_markdown_artifact
-
-    create_markdown_artifact(key="run-summary", markdown=run_summary.markdown(summary),
-                             description="What this run read, loaded, quarantined and published")
-
-
-def _stage_all(raw: str, data: str, policies: str, now: str | None,
+def _stage_all(raw: Path, data: Path, policy: LoadedPolicy, now: str | None,
                files: list[tuple[str, str]], log) -> list[dict[str, Any] | None]:
     """Stage every partition on the task runner; None for a partition that failed."""
     where = _placement()
     sizes = {name: _size(raw, name) for name, _ in files}
-    futures = [stage.submit(raw, name, sha, data, policies, now, where)
+    futures = [stage.submit(raw, name, sha, data, policy, now, where)
                for name, sha in files]
     index = {id(f): i for i, f in enumerate(futures)}
     results: list[dict[str, Any] | None] = [None] * len(files)
@@ -249,58 +245,3 @@ def _size(raw: str, name: str) -> int:
         return (Path(raw) / name).stat().st_size
     except OSError:
         return 0
-
-
-def _nightly(raw: str, data: str, policies: str, now: str | None, policy: dict[str, Any], log,
-             publish: str | None = None) -> dict[str, Any]:
-    timer = stages.Timer()
-    with timer.stage("keys"):
-        check_keys(data)
-    with timer.stage("discover"):
-        files = discover(raw, data)  # reads only
-        refused = refused_files(raw)  # symbolic links, devices, unsafe names: never read
-    # Before anything is written (retention, the staging sweep): a run that could fill the
-    # disk stops here with the stores as they were.
-    check_disk(raw, data, [name for name, _ in files])
-    with timer.stage("retention"):
-        # Before any commit, so that records written in this run are never shifted by a
-        # retention change.
-        deleted = retention(data, policies, now)
-    with timer.stage("discover"):
-        sweep_staging(data, [sha for _, sha in files])
-    log.info("policy %s; %d new file(s)", policy["version"], len(files))
-    with timer.stage("stage"):
-        staged = _stage_all(raw, data, policies, now, files, log) if files else []
-    failed = [{"file": name, "error": "partition failed"}
-              for (name, _), result in zip(files, staged) if result is None]
-    ready = [sha for (_, sha), result in zip(files, staged) if result is not None]
-    with timer.stage("commit"):
-        parts, bad = commit(data, ready, len(ready)) if ready else ([], [])
-    names = dict((sha, name) for name, sha in files)
-    failed += [{"file": names[b["sha256"]], "error": b["error"]} for b in bad]
-    ingest_summary = stages.summarise_ingest(parts)
-    ingest_summary["files_failed"] += failed + refused
-    with timer.stage("outputs"):
-        outputs = build_outputs(data, policies, now, publish)
-        if not outputs.get("skipped"):
-            release_artifact(data, publish)
-    if outputs.get("safety_alerts"):
-        safety_alert(outputs["safety_alerts"])
-    summary = {
-        "policy_version": policy["version"],
-        "policy_digest": policy["digest"],
-        "policy_files": policy["files"],
-        "ingest": ingest_summary,
-        "ingest_all_time": stages.registry_totals(Path(data)),
-        "retention_deleted": deleted,
-        **outputs,
-        "timings_s": timer.times,
-    }
-    summary["policy_changed"] = stages.record_policy_change(Path(data), policy)
-    summary["audit_hash"] = write_audit(data, summary)
-    log.info(
-        "read %d lines: loaded %d, duplicates %d, quarantined %d, excluded %d; %d partition(s) failed",
-        ingest_summary["lines_read"], ingest_summary["loaded"], ingest_summary["duplicates"],
-        ingest_summary["quarantined"], ingest_summary["excluded"], len(failed),
-    )
-    return summary

@@ -4,7 +4,7 @@
                                     [--port 4200] [--timezone UTC]
 
 1. starts `prefect server start` on 127.0.0.1 (loopback only; its database lives in
-   PREFECT_HOME, by default `data/prefect`), and waits until it answers;
+   PREFECT_HOME, by default `data/orchestrator`), and waits until it answers;
 2. serves `nightly-batch/nightly` (cron `0 2 * * *`) and `retention-sweep/daily`
    (cron `30 3 * * *`) from this process: scheduled runs execute here, in subprocesses;
 3. on Ctrl-C (or SIGTERM) stops serving and stops the server.

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.layout import Layout
+
 
 class LockError(Exception):
     pass
@@ -19,7 +21,7 @@ class LockError(Exception):
 def run_lock(data: Path, what: str = "run") -> Iterator[None]:
     data = Path(data)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(data / ".run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(Layout(data).run_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

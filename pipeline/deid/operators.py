@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
-from .spans import GUESSED, Span
+from pipeline.deid.spans import GUESSED, Span
 
 OPERATORS = ("placeholder", "redact", "mask", "hash")
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
@@ -33,7 +33,7 @@ def _worth_recalling(span: Span, value: str) -> bool:
     organisation of one word only when rare ("court" is not searched for again)."""
     if span.entity_type not in GUESSED or " " in value:
         return True
-    from ..recognizers.wordlists import zipf
+    from pipeline.deid.recognizers.wordlists import zipf
 
     if span.entity_type == "PERSON" and span.score >= RECALL_MIN_SCORE:
         return True

@@ -103,7 +103,7 @@ def _trim(text: str, span: Span) -> Span:
     Court", "Mr Smith" -> "Smith") or trailing punctuation: they identify no one."""
     if span.entity_type not in GUESSED:
         return span
-    from ..recognizers.base import at_sentence_start  # not at import: policy checks stay light
+    from pipeline.deid.recognizers.base import at_sentence_start  # not at import: policy checks stay light
 
     value = text[span.start:span.end]
     lead = _LEADING.match(value)
@@ -132,7 +132,7 @@ def _plausible(text: str, span: Span) -> bool:
     words = value.split()
     if len(words) != 1:
         return True
-    from ..recognizers.wordlists import fold, zipf
+    from pipeline.deid.recognizers.wordlists import fold, zipf
 
     return zipf(fold(words[0].strip(".,;:!?()\"'’"))) < COMMON_WORD_ZIPF
 
@@ -140,7 +140,7 @@ def _plausible(text: str, span: Span) -> bool:
 def _without_kept_words(text: str, span: Span) -> list[Span]:
     if span.entity_type not in GUESSED:
         return [span]
-    from ..keep_list import kept_words
+    from pipeline.deid.keep_list import kept_words
 
     kept = kept_words(text[span.start:span.end], span.start, text)
     if not kept:

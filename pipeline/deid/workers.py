@@ -9,8 +9,8 @@ import os
 import threading
 from typing import Sequence
 
-from .engine import get_engine, model_name
-from .spans import Span
+from pipeline.deid.engine import get_engine, model_name
+from pipeline.deid.spans import Span
 
 PARALLEL_MIN_TEXTS = 400  # below this, starting workers costs more than it saves
 CHUNK_TEXTS = 256
@@ -44,7 +44,7 @@ def _pool_locked(key: str, workers: int, model: str):
     if _pool_state.get("key") != key:
         shutdown_pool()
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["spacy", "presidio_analyzer", "pipeline.recognizers"])
+        ctx.set_forkserver_preload(["spacy", "presidio_analyzer", "pipeline.deid.recognizers"])
         _pool_state["pool"] = ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model,))
         _pool_state["key"] = key

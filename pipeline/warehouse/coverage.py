@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..consent import REASONS
-from ..policy import Publication
-from . import disclosure_control as dc
-from .analytics import Table, _long, _people
-from .labels import DIMENSIONS
+from pipeline.governance.consent import REASONS
+from pipeline.policy import Publication
+from pipeline.warehouse import disclosure_control as dc
+from pipeline.warehouse.tables import Table, long_table, people
+from pipeline.warehouse.labels import DIMENSIONS
 
 SHARES = {"research_share": "research_users", **{f"{r}_share": r for r in REASONS}}
 
@@ -30,10 +30,10 @@ def consent_coverage(users: pl.DataFrame, reasons: pl.DataFrame, pub: Publicatio
     everyone = pl.col("subject").n_unique()
     stats: dict = {"users": (pl.len(), everyone)}
     for col in ("research_users", *REASONS):
-        stats[col] = (pl.col(col).sum(), _people(col))
+        stats[col] = (pl.col(col).sum(), people(col))
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               **{c: pl.Int64 for c in stats}}
-    values, contributors = _long(data, stats, [], schema)
+    values, contributors = long_table(data, stats, [], schema)
     spec = dc.Spec(counts={"users": None, "research_users": "users",
                            **dict.fromkeys(REASONS, "users")},
                    size="users", group_sizes=("users", "research_users"),

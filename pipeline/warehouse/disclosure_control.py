@@ -35,8 +35,8 @@ from typing import Mapping
 
 import polars as pl
 
-from ..disclosure_floors import ROUNDING_BASE, SUPPRESSION_THRESHOLD  # noqa: F401 - re-exported
-from .secondary import CROSS, SEP, cross, secondary_breaches, settle  # noqa: F401 - re-exported
+from pipeline.disclosure_floors import ROUNDING_BASE, SUPPRESSION_THRESHOLD  # noqa: F401 - re-exported
+from pipeline.warehouse.secondary import CROSS, SEP, cross, secondary_breaches, settle  # noqa: F401 - re-exported
 
 Z_95 = 1.959964  # two-sided 95% normal quantile, for Wilson intervals
 KEYS = ("period", "dimension", "grp")

@@ -36,14 +36,15 @@ from pathlib import Path
 
 import polars as pl
 
-from . import disclosure_control as dc
-from ..consent import REASONS
-from .analytics import Table, _quarter, user_groups
-from .cadence import period_end
-from .coverage import SHARES
-from .labels import CROSS_DIMENSIONS, DIMENSIONS, VOCABULARY
-from .outcomes import OUTCOME_COUNTS, OUTCOME_RATES, user_outcomes
-from .safety import RISK_LEVELS, ESCALATIONS, session_safety, within
+from pipeline.warehouse import disclosure_control as dc
+from pipeline.governance.consent import REASONS
+from pipeline.warehouse.tables import Table, quarter, user_groups
+from pipeline.warehouse.cadence import period_end
+from pipeline.warehouse.coverage import SHARES
+from pipeline.warehouse.labels import CROSS_DIMENSIONS, DIMENSIONS, VOCABULARY
+from pipeline.warehouse.outcomes import OUTCOME_COUNTS, OUTCOME_RATES, user_outcomes
+from pipeline.risk import RISK_LEVELS
+from pipeline.warehouse.safety import ESCALATIONS, session_safety, within
 
 LEDGER = "dp-ledger.json"
 DP_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "model_version")
@@ -149,7 +150,7 @@ def exact_aggregates(frames: dict[str, pl.DataFrame], research: set[str], pub, c
     oroot = math.sqrt(len(odims))
     oc = user_outcomes(frames["assessment"].filter(keep), frames["session_started"].filter(keep)).join(
         research_users.drop("first_session"), on="subject", how="inner").with_columns(
-        period=_quarter("baseline_at"),
+        period=quarter("baseline_at"),
         **{c: pl.col(c).clip(-b, b) for c, b in CLAMP.items()})
     aggs = [pl.len().alias("finished_treatment"), *[pl.col(m).sum().alias(m) for m in OUTCOME_COUNTS[1:]],
             pl.col("phq9_change").sum().alias("phq9_sum"), pl.col("phq9_change").count().alias("phq9_pairs"),
@@ -158,7 +159,7 @@ def exact_aggregates(frames: dict[str, pl.DataFrame], research: set[str], pub, c
             "phq9_pairs": oroot, "gad7_sum": CLAMP["gad7_change"] * oroot, "gad7_pairs": oroot}
     out["outcomes_by_group"] = (_aggregate(oc, aggs, _grid(quarters, odims), odims), sens)
     # engagement: first-session quarter; sessions capped per person
-    eng = research_users.with_columns(period=_quarter("first_session"))
+    eng = research_users.with_columns(period=quarter("first_session"))
     aggs = [pl.len().alias("users"), pl.col("sessions").sum().alias("sessions"),
             (pl.col("sessions") == 1).sum().alias("one_session_only")]
     out["engagement_by_group"] = (_aggregate(eng, aggs, _grid(quarters, dims), dims),

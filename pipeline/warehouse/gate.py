@@ -25,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from . import disclosure_control as dc
-from .analytics import Table
+from pipeline.warehouse import disclosure_control as dc
+from pipeline.warehouse.tables import Table
 
 N = "@n"  # suffix of a statistic's contributor count in the history
 

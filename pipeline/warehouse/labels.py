@@ -1,8 +1,8 @@
 """The closed vocabularies every published label comes from.
 
 A research table's `dimension`, `grp` and `period` columns are labels. Each dimension's
-groups come from a generaliser in `pipeline.generalise` (whose vocabularies are in
-`pipeline.vocabularies`), from a contract enum, or, for the AI model version, from a strict
+groups come from a generaliser in `pipeline.intake.generalise` (whose vocabularies are in
+`pipeline.intake.vocabularies`), from a contract enum, or, for the AI model version, from a strict
 version pattern (set by the platform, never typed by a person; anything else is "other").
 `allowed` is what the release verifier checks every label against.
 """
@@ -14,11 +14,11 @@ from typing import get_args
 
 import polars as pl
 
-from ..contract import SessionStarted
-from ..generalise import AGE_BANDS, AGE_TOP_CODE
-from ..vocabularies import (ETHNICITY_GROUPS, GENDER_GROUPS, LANGUAGE_GROUPS, NOT_STATED,
+from pipeline.intake.contract import SessionStarted
+from pipeline.intake.generalise import AGE_BANDS, AGE_TOP_CODE
+from pipeline.intake.vocabularies import (ETHNICITY_GROUPS, GENDER_GROUPS, LANGUAGE_GROUPS, NOT_STATED,
                             REGIONS)
-from .secondary import SEP, cross
+from pipeline.warehouse.secondary import SEP, cross
 
 NOT_RECORDED = "not recorded"
 OTHER = "other"

@@ -27,13 +27,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .. import failpoints
-from ..store import WAREHOUSE_FILE  # the current release's file name
-from . import disclosure_control as dc
-from . import sandbox
-from .analytics import Table
-from .labels import check_labels
-from .release_files import STORAGE_VERSION, parquet_dir, parquet_ids, release_ids, remove, write_parquet
+from pipeline import failpoints
+from pipeline.layout import WAREHOUSE_FILE  # the current release's file name
+from pipeline.warehouse import disclosure_control as dc
+from pipeline.warehouse import sandbox
+from pipeline.warehouse.tables import Table
+from pipeline.warehouse.labels import check_labels
+from pipeline.warehouse.release_files import STORAGE_VERSION, parquet_dir, parquet_ids, release_ids, remove, write_parquet
 
 RELEASES_KEPT = 5
 FORBIDDEN_COLUMNS = {"subject", "user_id", "session_id", "event_id", "record_id", "text"}
@@ -264,7 +264,7 @@ def releases_table(release_id: str, meta: dict) -> Table:
 def codebook_table(tables: list[Table]) -> Table:
     """Every group label a dimension can take (the closed vocabularies; for model_version,
     the versions in this release and the two catch-alls): what `grp` can hold."""
-    from .labels import CROSS_DIMENSIONS, DIMENSIONS, NOT_RECORDED, OTHER, VOCABULARY
+    from pipeline.warehouse.labels import CROSS_DIMENSIONS, DIMENSIONS, NOT_RECORDED, OTHER, VOCABULARY
 
     seen = {g for t in tables if "dimension" in t.frame.columns
             for g in t.frame.filter(pl.col("dimension") == "model_version")["grp"].to_list()}

@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from . import sandbox
+from pipeline.warehouse import sandbox
 
 STORAGE_VERSION = "v1.2.0"
 NUMBERED = re.compile(r"research-(\d+)\.duckdb")

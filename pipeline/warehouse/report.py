@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from . import sandbox
-from .labels import VOCABULARY
+from pipeline.warehouse import sandbox
+from pipeline.warehouse.labels import VOCABULARY
 
 CHART_DIMENSIONS = ("gender", "ethnicity", "deprivation_quintile", "age_band", "channel")
 
@@ -132,7 +132,7 @@ def _safety_section(safety: pl.DataFrame, recon: pl.DataFrame, k: int) -> list[s
 
 
 def _consent_section(coverage: pl.DataFrame, k: int) -> list[str]:
-    from ..consent import REASONS
+    from pipeline.governance.consent import REASONS
 
     e = html.escape
     parts = ["<h2>Consent gap: who is missing from the evidence, and why</h2>",

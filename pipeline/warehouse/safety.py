@@ -21,14 +21,12 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from ..policy import Policy, Publication
-from . import disclosure_control as dc
-from .analytics import Table, _long, _people, _percentile
-from .labels import NOT_RECORDED, model_version_label
-from .outcomes import contacts
-
-RISK_LEVELS = ("low", "moderate", "high", "imminent")
-HIGH = ("high", "imminent")
+from pipeline.policy import Policy, Publication
+from pipeline.risk import HIGH, RISK_LEVELS
+from pipeline.warehouse import disclosure_control as dc
+from pipeline.warehouse.tables import Table, long_table, people, percentile
+from pipeline.warehouse.labels import NOT_RECORDED, model_version_label
+from pipeline.warehouse.outcomes import contacts
 ESCALATIONS = ("offered", "accepted", "declined", "connected")
 ITEM9_WINDOW = timedelta(hours=24)
 SAFETY_DIMENSIONS = ("overall", "model_version", "age_band", "gender", "ethnicity",
@@ -105,23 +103,23 @@ def safety_escalation(frames: dict[str, pl.DataFrame], users: pl.DataFrame, subj
         **{f"flags_{within(n)}": "flags_high" for n in targets},
     }
     stats = {"sessions": (pl.len(), pl.col("subject").n_unique()),
-             **{f"sessions_flag_{lv}": (pl.col(f"flag_{lv}").sum(), _people(f"flag_{lv}"))
+             **{f"sessions_flag_{lv}": (pl.col(f"flag_{lv}").sum(), people(f"flag_{lv}"))
                 for lv in RISK_LEVELS},
-             "sessions_high_flag": (pl.col("high").sum(), _people("high")),
-             **{f"sessions_escalation_{a}": (pl.col(f"esc_{a}").sum(), _people(f"esc_{a}"))
+             "sessions_high_flag": (pl.col("high").sum(), people("high")),
+             **{f"sessions_escalation_{a}": (pl.col(f"esc_{a}").sum(), people(f"esc_{a}"))
                 for a in ESCALATIONS},
              "sessions_high_flag_never_connected": (pl.col("never_connected").sum(),
-                                                    _people("never_connected")),
-             **{f"sessions_{within(n)}": (pl.col(within(n)).sum(), _people(within(n)))
+                                                    people("never_connected")),
+             **{f"sessions_{within(n)}": (pl.col(within(n)).sum(), people(within(n)))
                 for n in targets},
              **{c: (pl.col(c).sum(), _some(c)) for c in ("flags_high", "flags_high_never_connected",
                                                           *[f"flags_{within(n)}" for n in targets])}}
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               **{c: pl.Int64 for c in stats},
               "median_minutes_to_connection": pl.Float64, "p90_minutes_to_connection": pl.Float64}
-    extra = [*_percentile("minutes", 0.5, "median_minutes_to_connection"),
-             *_percentile("minutes", 0.9, "p90_minutes_to_connection")]
-    values, contributors = _long(rows, stats, extra, schema, dims=SAFETY_DIMENSIONS, cutoff=cutoff)
+    extra = [*percentile("minutes", 0.5, "median_minutes_to_connection"),
+             *percentile("minutes", 0.9, "p90_minutes_to_connection")]
+    values, contributors = long_table(rows, stats, extra, schema, dims=SAFETY_DIMENSIONS, cutoff=cutoff)
     rates = {"never_connected_rate": ("sessions_high_flag_never_connected", "sessions_high_flag"),
              **{f"{within(n)}_rate": (f"sessions_{within(n)}", "sessions_high_flag") for n in targets},
              "flags_never_connected_rate": ("flags_high_never_connected", "flags_high"),
@@ -211,16 +209,16 @@ def safety_reconciliation(frames: dict[str, pl.DataFrame], subjects: set[str], p
     rows = pl.concat([a, s], how="diagonal_relaxed").with_columns(
         pl.col("is_assessment", "item9", "missed", "high", "no_offer", "never_connected")
         .fill_null(False), overall=pl.lit("all"))
-    stats = {"assessments_phq9": (pl.col("is_assessment").sum(), _people("is_assessment")),
-             "assessments_item9_positive": (pl.col("item9").sum(), _people("item9")),
-             "item9_positive_without_flag_24h": (pl.col("missed").sum(), _people("missed")),
-             "sessions_high_flag": (pl.col("high").sum(), _people("high")),
-             "sessions_high_flag_no_escalation_offered": (pl.col("no_offer").sum(), _people("no_offer")),
+    stats = {"assessments_phq9": (pl.col("is_assessment").sum(), people("is_assessment")),
+             "assessments_item9_positive": (pl.col("item9").sum(), people("item9")),
+             "item9_positive_without_flag_24h": (pl.col("missed").sum(), people("missed")),
+             "sessions_high_flag": (pl.col("high").sum(), people("high")),
+             "sessions_high_flag_no_escalation_offered": (pl.col("no_offer").sum(), people("no_offer")),
              "sessions_high_flag_never_connected": (pl.col("never_connected").sum(),
-                                                    _people("never_connected"))}
+                                                    people("never_connected"))}
     schema = {"period": pl.String, "dimension": pl.String, "grp": pl.String,
               **{c: pl.Int64 for c in stats}}
-    values, contributors = _long(rows, stats, [], schema, dims=("overall", "model_version"),
+    values, contributors = long_table(rows, stats, [], schema, dims=("overall", "model_version"),
                                  cutoff=cutoff)
     rates = {"item9_missed_rate": ("item9_positive_without_flag_24h", "assessments_item9_positive"),
              "no_escalation_offered_rate": ("sessions_high_flag_no_escalation_offered", "sessions_high_flag"),

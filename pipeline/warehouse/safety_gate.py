@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 
 import polars as pl
 
-from ..policy import Policy
-from .disclosure_control import round_half_up, wilson_bounds
-from .labels import NOT_RECORDED, OTHER, model_version_label
-from .outcomes import user_outcomes
-from .safety import item9_assessments, session_safety
+from pipeline.policy import Policy
+from pipeline.warehouse.disclosure_control import round_half_up, wilson_bounds
+from pipeline.warehouse.labels import NOT_RECORDED, OTHER, model_version_label
+from pipeline.warehouse.outcomes import user_outcomes
+from pipeline.warehouse.safety import item9_assessments, session_safety
 
 MEASURES = ("never_connected", "item9_missed", "reliable_deterioration")
 

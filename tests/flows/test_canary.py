@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import Layout
-from pipeline import stages
-from pipeline.leakscan import MIN_CANARY, scan
+from pipeline.layout import Layout
+from pipeline.governance.leakscan import MIN_CANARY, scan
 from pipeline.synth import generate
-from tests.conftest import NOW, POLICIES
+from tests.conftest import NOW, POLICIES, POLICY
 from tests.synthetic import identifier_values, raw_identifiers, raw_messages
+from pipeline.run.outputs import build_outputs
+from pipeline.vault.stores import open_stores
 
 pytestmark = pytest.mark.flow
 
@@ -58,7 +59,7 @@ def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog, monkeypatc
 
     from flows.nightly import nightly_batch
     from flows.retention_sweep import retention_sweep
-    from pipeline.erasure import erase_user
+    from pipeline.governance.erasure import erase_user
     from pipeline.policy import load_policy
     from pipeline.warehouse.report import render
 
@@ -66,10 +67,10 @@ def test_canaries_appear_nowhere(harness_db, tmp_path, capfd, caplog, monkeypatc
     retention_sweep(str(data), str(POLICIES), "2027-03-01T00:00:00+00:00")
     (data / "report.html").write_text(render(Layout(data).release))
     victim = json.loads(gzip.decompress(next(raw.rglob("*.jsonl.gz")).read_bytes()).splitlines()[0])
-    with stages.open_stores(stages.Layout(data)) as (keys, vault):
+    with open_stores(Layout(data)) as (keys, vault):
         erase_user(vault, keys, load_policy(POLICIES).policy, victim["user_id"],
                    datetime.now(timezone.utc))
-    stages.build_outputs(data, POLICIES, NOW)
+    build_outputs(data, POLICY, NOW)
 
     import os
     captured = capfd.readouterr()

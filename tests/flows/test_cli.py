@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from pipeline.stages import Layout
-from tests.conftest import POLICIES
+from pipeline.layout import Layout
+from tests.conftest import POLICIES, POLICY
 
 runner = CliRunner()
 
@@ -57,12 +57,12 @@ def test_audit_verify_of_an_emptied_log_fails(tmp_path):
 
 
 def test_quarantine_list_shows_reasons_not_values(tmp_path, sample_raw):
-    from pipeline import stages
+    from pipeline.run import stages
     from tests.conftest import NOW
 
     data = tmp_path / "data"
     for name, sha in stages.new_files(sample_raw, data)[:8]:
-        stages.ingest_partition(sample_raw, name, sha, data, POLICIES, NOW)
+        stages.ingest_partition(sample_raw, name, sha, data, POLICY, NOW)
     result = runner.invoke(app, ["quarantine", "list", "--data", str(data), "--limit", "500"])
     assert result.exit_code == 0, result.output
     assert "part-0" in result.output and "user-" not in result.output
@@ -79,7 +79,7 @@ def test_env_creates_prefect_home_in_a_new_data_folder(tmp_path, monkeypatch):
     old = os.umask(0o022)
     try:
         env.configure(tmp_path / "new" / "data")
-        home = tmp_path / "new" / "data" / "prefect"
+        home = tmp_path / "new" / "data" / "orchestrator"
         assert os.environ["PREFECT_HOME"] == str(home) and home.is_dir()
         assert home.stat().st_mode & 0o777 == 0o700
     finally:
@@ -129,7 +129,7 @@ def test_erase_and_impact_commands(tmp_path):
 def test_audit_verify_names_the_first_bad_record(tmp_path):
     import json
 
-    from pipeline import audit
+    from pipeline.governance import audit
 
     log = tmp_path / "audit" / "audit.jsonl"
     for i in range(3):
@@ -147,7 +147,7 @@ def test_vault_export_is_private_audited_and_needs_the_key(tmp_path, monkeypatch
     import json
     import shutil
 
-    from pipeline import audit
+    from pipeline.governance import audit
     from pipeline.synth import generate
     from tests.synthetic import run_batch
 
@@ -276,7 +276,7 @@ def test_eight_concurrent_exports_leave_one_intact_chain(tmp_path):
     not fork, `audit verify` passes, and each record names the OS user by uid."""
     import os
 
-    from pipeline import audit
+    from pipeline.governance import audit
     from pipeline.synth import generate
     from tests.synthetic import run_batch
 
@@ -297,7 +297,7 @@ def test_eight_concurrent_exports_leave_one_intact_chain(tmp_path):
 
 
 def test_version_prints_the_package_version_and_source_digest():
-    from pipeline.outputs import code_version
+    from pipeline.run.outputs import code_version
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"mhpipe {code_version()}"

@@ -18,13 +18,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.stages import Layout
-from pipeline import failpoints, stages
+from pipeline.layout import Layout
+from pipeline import failpoints
 from pipeline.policy import load_policy
-from pipeline.pseudonym import secret_name
+from pipeline.intake.pseudonym import secret_name
 from pipeline.warehouse.publish import table_digest
 from pipeline.synth import generate
 from tests.conftest import POLICIES
+from pipeline.vault.stores import open_stores
 
 NOW = "2026-11-01T00:00:00+00:00"
 SELECTED = [p for p in failpoints.POINTS
@@ -90,7 +91,7 @@ def reference(tmp_path_factory):
     raw = root / "raw"
     generate(raw, users=25, days=20, seed=9, fault_rate=0.03)
     template = root / "template"
-    with stages.open_stores(stages.Layout(template)) as (keys, _):
+    with open_stores(Layout(template)) as (keys, _):
         for name in ("intake", *load_policy(POLICIES).policy.purposes):
             keys.secret(secret_name(name))
     done = mhpipe_run(raw, with_keys(template, root / "ref"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.stages import Layout
+from pipeline.layout import Layout
 from tests.conftest import NOW, POLICIES
 from tests.synthetic import identifier_values, raw_identifiers, raw_messages
 
@@ -43,7 +43,7 @@ def test_nightly_batch_runs_twice_idempotently_and_leaks_nothing(harness, sample
     assert second["release_id"] == "0001"  # nothing changed: no new release
 
     # One audit record per run, chained, carrying the counts and policy hashes.
-    from pipeline import audit
+    from pipeline.governance import audit
     log = data_dir / "audit" / "audit.jsonl"
     records = audit.read(log)
     assert [r["kind"] for r in records] == ["policy-change", "nightly-batch", "nightly-batch"]
@@ -82,7 +82,7 @@ def test_invalid_policy_fails_the_flow_before_touching_data(harness, sample_raw,
 def test_retention_sweep_flow_deletes_and_audits(harness, sample_raw, data_dir):
     from flows.nightly import nightly_batch
     from flows.retention_sweep import retention_sweep
-    from pipeline import audit
+    from pipeline.governance import audit
 
     nightly_batch(str(sample_raw), str(data_dir), str(POLICIES), NOW)
     later = "2027-06-01T00:00:00+00:00"  # past the 90-day QI retention for everything
@@ -176,7 +176,8 @@ def test_dask_local_cluster_gives_the_same_warehouse_as_the_local_pool(harness, 
 def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, sample_raw,
                                                                       tmp_path, monkeypatch):
     from flows.nightly import PartitionsFailed, nightly_batch
-    from pipeline import failpoints, stages
+    from pipeline import failpoints
+    from pipeline.run import stages
     from pipeline.warehouse.publish import table_digest
 
     files = stages.new_files(sample_raw, tmp_path / "probe")
@@ -206,7 +207,7 @@ def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, sa
 
 
 def audit_payloads(data: Path) -> list[dict]:
-    from pipeline import audit
+    from pipeline.governance import audit
 
     return [r["payload"] for r in audit.read(data / "audit" / "audit.jsonl")
             if r["kind"] == "nightly-batch"]
@@ -220,7 +221,7 @@ def test_a_full_disk_stops_the_flow_before_retention_or_the_sweep_write(harness,
     from collections import namedtuple
 
     from flows.nightly import nightly_batch
-    from pipeline import stages
+    from pipeline.run import stages
     from tests.synthetic import run_batch
 
     data = tmp_path / "data"
@@ -255,7 +256,7 @@ def test_an_unsafe_model_version_raises_a_safety_alert_and_mhpipe_run_exits_3(ha
     from typer.testing import CliRunner
 
     from flows.cli import app
-    from pipeline import audit
+    from pipeline.governance import audit
     from pipeline.synth import UNSAFE_MODEL, generate
 
     raw, data = tmp_path / "raw", tmp_path / "data"

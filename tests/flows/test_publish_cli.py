@@ -7,9 +7,10 @@ import json
 from typer.testing import CliRunner
 
 from flows.cli import app
-from pipeline import audit, stages
+from pipeline.governance import audit
 from tests.conftest import POLICIES
 from tests.pipeline.warehouse.test_release_boundary import CLOCK, published
+from pipeline.layout import Layout
 
 
 def test_publish_now_is_audited_with_its_reason_and_still_gated(tmp_path):
@@ -23,7 +24,7 @@ def test_publish_now_is_audited_with_its_reason_and_still_gated(tmp_path):
                                  "--clock", CLOCK.replace(day=20).isoformat()])
     assert result.exit_code == 0, result.output
     assert "unchanged" in result.output  # nothing changed: the gated tables equal the current
-    records = [r for r in audit.read(stages.Layout(data).audit_log) if r["kind"] == "publish-early"]
+    records = [r for r in audit.read(Layout(data).audit_log) if r["kind"] == "publish-early"]
     assert records and records[-1]["payload"]["reason"] == "erasure request 2027-004"
     missing = runner.invoke(app, ["publish", "--now", "--reason", "x", "--data", str(tmp_path / "nope"),
                                   "--policies", str(POLICIES)])
@@ -32,7 +33,7 @@ def test_publish_now_is_audited_with_its_reason_and_still_gated(tmp_path):
 
 def test_each_release_anchors_the_audit_head_and_verify_expect_uses_it(tmp_path):
     from pipeline.warehouse import sandbox
-    from tests.pipeline.test_audit import _rechain
+    from tests.pipeline.governance.test_audit import _rechain
     from tests.pipeline.warehouse.test_release_boundary import _person, _run, write
 
     raw, data, layout = published(tmp_path)

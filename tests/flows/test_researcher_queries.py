@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.stages import Layout
+from pipeline.layout import Layout
 from pipeline.synth import generate
 from pipeline.warehouse import sandbox
 from tests.conftest import ROOT

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from flows.serve import DEPLOYMENTS, SCHEDULES
-from pipeline.stages import Layout
-from pipeline import audit
+from pipeline.layout import Layout
+from pipeline.governance import audit
 from pipeline.synth import generate
 from tests.conftest import POLICIES, ROOT
 

@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 
 import flows.cli_steward  # noqa: F401 - registers the commands (until flows/cli.py imports it)
 from flows.cli import app
-from pipeline import audit
+from pipeline.governance import audit
 from pipeline.policy import load_policy
-from pipeline.stages import Layout, check_policy, record_policy_change
+from pipeline.layout import Layout
+from pipeline.run.nightly import record_policy_change
+from pipeline.run.stages import check_policy
 from tests.conftest import NOW, POLICIES
 
 runner = CliRunner()
@@ -30,7 +32,7 @@ def _changed(tmp_path, version=None, name="pol"):
 
 
 def _run(data, policies):
-    record_policy_change(data, check_policy(policies, NOW))
+    record_policy_change(Layout(data), check_policy(policies, NOW))
 
 
 def test_history_one_line_per_policy_and_json(tmp_path, data_dir):

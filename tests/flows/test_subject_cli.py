@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 import flows.cli_subject  # noqa: F401 - registers the commands
 from flows.cli import app
-from pipeline import audit
-from pipeline.pseudonym import pseudonymise, secret_name
-from pipeline.stages import Layout, open_stores
+from pipeline.governance import audit
+from pipeline.intake.pseudonym import pseudonymise, secret_name
+from pipeline.layout import Layout
+from pipeline.vault.stores import open_stores
 from pipeline.synth import generate
 from tests.conftest import NOW, POLICIES
 from tests.synthetic import raw_events, run_batch

@@ -4,8 +4,8 @@ import csv
 import gzip
 import json
 
-from pipeline.contract import validate_event
-from pipeline.ingest import discover, parse_file
+from pipeline.intake.contract import validate_event
+from pipeline.intake.ingest import discover, parse_file
 from pipeline.synth import generate
 
 

@@ -47,7 +47,7 @@ def test_skipped_spacy_components_cannot_change_the_entities():
     import spacy
 
     from pipeline.deid import SPACY_EXCLUDE, model_name
-    from pipeline.deid_eval import synthetic_corpus
+    from pipeline.deid.evaluate import synthetic_corpus
 
     texts, _ = synthetic_corpus(users=30, seed=5)
     texts = list(dict.fromkeys(texts))[:400]
@@ -69,7 +69,7 @@ def test_every_entity_a_policy_may_name_is_one_the_engine_reports(engine):
     from pipeline.deid import KNOWN_ENTITIES
 
     assert set(KNOWN_ENTITIES) <= set(engine.entities)
-    from pipeline.recognizers import all_recognizer_classes
+    from pipeline.deid.recognizers import all_recognizer_classes
 
     # every recognizer class of ours is loaded, by its own class (a name Presidio also uses
     # would silently load Presidio's recognizer instead)
@@ -81,7 +81,7 @@ def test_redact_entities_are_exactly_what_the_text_masked(tmp_path):
     import json
 
     from pipeline.policy import load_policy
-    from pipeline.redact import redact_lines
+    from pipeline.deid.redact import redact_lines
     from tests.conftest import POLICIES
 
     lines = [json.dumps({"id": 1, "session": "s", "text": "i'm Zorblax Quenby"}),

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from pipeline.warehouse.analytics import user_groups
+from pipeline.warehouse.tables import user_groups
 from pipeline.warehouse.labels import CROSS_DIMENSIONS, allowed, check_labels
 
 T = datetime(2026, 9, 1, tzinfo=timezone.utc)

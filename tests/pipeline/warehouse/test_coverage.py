@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.consent import REASONS
+from pipeline.governance.consent import REASONS
 from pipeline.policy import load_policy
 from pipeline.warehouse import disclosure_control as dc
 from pipeline.warehouse.coverage import consent_coverage

@@ -11,13 +11,15 @@ import statistics
 import polars as pl
 import pytest
 
-from pipeline import stages
-from pipeline.consent import allowed_subjects, exclusion_reasons, latest_profile
-from pipeline.intake import INTAKE_DATASET, read_intake
+from pipeline.governance.consent import allowed_subjects, exclusion_reasons, latest_profile
+from pipeline.intake.prepare import INTAKE_DATASET, read_intake
 from pipeline.policy import load_policy
 from pipeline.warehouse import dp, sandbox
 from tests.conftest import POLICIES
 from tests.pipeline.warehouse.test_release_boundary import CLOCK, _person, population
+from pipeline.layout import Layout
+from pipeline.vault.stores import open_stores
+from tests.synthetic import run_batch
 
 RHO, CAP = 0.5, 1.0
 
@@ -33,11 +35,7 @@ def dp_policies(tmp_path, suppress=True):
 
 
 def run(raw, data, policies, clock):
-    stamp = clock.isoformat()
-    stages.enforce_retention(data, policies, stamp)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, policies, stamp)
-    return stages.build_outputs(data, policies, stamp)
+    return run_batch(raw, data, policies, clock.isoformat())
 
 
 def releases_row(layout):
@@ -63,7 +61,7 @@ def test_releases_record_the_mechanism_and_the_spend_and_the_cap_holds(tmp_path)
     (raw / "a.jsonl").write_text("\n".join(json.dumps(e) for e in population()) + "\n")
     policies = dp_policies(tmp_path)
     first = run(raw, data, policies, CLOCK)
-    layout = stages.Layout(data)
+    layout = Layout(data)
     row = releases_row(layout)
     assert row["mechanism"].startswith("zCDP") and row["rho_spent"] == RHO
     assert row["rho_cumulative_365d"] == RHO and first["warehouse_changed"]
@@ -110,9 +108,9 @@ def test_dp_counts_stay_within_the_documented_error(tmp_path):
     (raw / "a.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     policies = dp_policies(tmp_path, suppress=False)
     run(raw, data, policies, CLOCK)
-    layout = stages.Layout(data)
+    layout = Layout(data)
     lp = load_policy(policies)
-    with stages.open_stores(layout) as (_, vault):
+    with open_stores(layout) as (_, vault):
         frames = read_intake(vault, messages=False)
         subjects = vault.subjects(INTAKE_DATASET)
     births = latest_profile(frames["profile"]).select("subject", "birth_year").drop_nulls()

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import polars as pl
 
-from pipeline import stages
 from pipeline.warehouse import disclosure_control as dc
 from pipeline.warehouse import sandbox
-from pipeline.warehouse.analytics import Table
+from pipeline.warehouse.tables import Table
 from pipeline.warehouse.gate import gate, history_frame
 from pipeline.warehouse.publish import release_ids
 from tests.pipeline.warehouse.test_release_boundary import CLOCK, _person, _run, published, write
+from pipeline.vault.stores import open_stores
 
 PUB = SimpleNamespace(suppression_threshold=7, rounding_base=5, minimum_group_size=10,
                       all_or_none_min_denominator=20)
@@ -109,11 +109,11 @@ def test_one_person_added_between_publications_changes_no_published_cell(tmp_pat
 def test_an_erasure_between_publications_is_not_visible_by_subtraction(tmp_path):
     raw, data, layout = published(tmp_path)
     before = _numbers(layout.release)
-    from pipeline.erasure import erase_user
+    from pipeline.governance.erasure import erase_user
     from pipeline.policy import load_policy
     from tests.conftest import POLICIES
 
-    with stages.open_stores(layout) as (keys, vault):
+    with open_stores(layout) as (keys, vault):
         erase_user(vault, keys, load_policy(POLICIES).policy, "u7", CLOCK)
     after = _run(raw, data, clock=CLOCK.replace(month=2, day=2))
     assert after["publication"]["due"]
@@ -144,7 +144,7 @@ def test_nothing_changes_between_scheduled_dates_even_after_a_no_op_publication(
 def test_the_gate_remembers_releases_deleted_from_the_publish_folder(tmp_path):
     """After an erasure the older releases are deleted, but a researcher may have copies:
     their values and contributor counts stay in the gate's private history."""
-    from pipeline.erasure import erase_user
+    from pipeline.governance.erasure import erase_user
     from pipeline.policy import load_policy
     from tests.conftest import POLICIES
 
@@ -152,7 +152,7 @@ def test_the_gate_remembers_releases_deleted_from_the_publish_folder(tmp_path):
     write(raw, "day-2.jsonl", [e for i in range(12) for e in _person(f"c{i}", "male", phq=(20, 3))])
     _run(raw, data, clock=CLOCK.replace(month=2, day=2))
     assert release_ids(layout.warehouse) == [1, 2]
-    with stages.open_stores(layout) as (keys, vault):
+    with open_stores(layout) as (keys, vault):
         erase_user(vault, keys, load_policy(POLICIES).policy, "c3", CLOCK.replace(month=2, day=3))
     _run(raw, data, clock=CLOCK.replace(month=2, day=4))
     assert release_ids(layout.warehouse) == [2]  # the first release is gone from the folder

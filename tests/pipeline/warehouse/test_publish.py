@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.stages import Layout
-from pipeline.warehouse.analytics import Table
+from pipeline.layout import Layout
+from pipeline.warehouse.tables import Table
 from pipeline.warehouse.publish import (CATEGORY, RELEASES_KEPT, PublishError, publish, table_digest)
 from pipeline.synth import generate
 from tests.synthetic import run_batch

@@ -14,11 +14,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import stages
 from pipeline.warehouse import sandbox
 from pipeline.warehouse.labels import check_labels
 from pipeline.warehouse.publish import release_ids, purge_unsafe
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, POLICY
+from pipeline.layout import Layout, LayoutError
+from pipeline.run.outputs import build_outputs
+from pipeline.vault.stores import open_stores
+from tests.synthetic import run_batch
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)  # events are placed relative to this
 CLOCK = datetime(2027, 1, 15, tzinfo=timezone.utc)  # runs: the quarter of the events has closed
@@ -88,11 +91,7 @@ def population() -> list[dict]:
 
 
 def _run(raw: Path, data: Path, publish: Path | None = None, clock: datetime = CLOCK) -> dict:
-    stamp = clock.isoformat()
-    stages.enforce_retention(data, POLICIES, stamp)
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, POLICIES, stamp)
-    return stages.build_outputs(data, POLICIES, stamp, publish)
+    return run_batch(raw, data, POLICIES, clock.isoformat(), publish)
 
 
 def write(raw: Path, name: str, events: list[dict]) -> None:
@@ -100,12 +99,12 @@ def write(raw: Path, name: str, events: list[dict]) -> None:
     (raw / name).write_text("\n".join(json.dumps(e) for e in events) + "\n")
 
 
-def published(root: Path) -> tuple[Path, Path, stages.Layout]:
+def published(root: Path) -> tuple[Path, Path, Layout]:
     """The population written under `root/raw` and published once: (raw, data, layout)."""
     raw, data = root / "raw", root / "data"
     write(raw, "day-1.jsonl", population())
     _run(raw, data)
-    return raw, data, stages.Layout(data)
+    return raw, data, Layout(data)
 
 
 @pytest.fixture(scope="module")
@@ -203,14 +202,14 @@ def test_erasure_leaves_no_retained_release_holding_the_person(tmp_path):
     more = [e for i in range(12) for e in _person(f"late{i}", "male")]
     (raw / "day-2.jsonl").write_text("\n".join(json.dumps(e) for e in more) + "\n")
     _run(raw, data, clock=CLOCK.replace(month=2))  # the next scheduled publication
-    layout = stages.Layout(data)
+    layout = Layout(data)
     assert len(release_ids(layout.warehouse)) == 2
-    from pipeline.erasure import erase_user
+    from pipeline.governance.erasure import erase_user
     from pipeline.policy import load_policy
 
-    with stages.open_stores(layout) as (keys, vault):
+    with open_stores(layout) as (keys, vault):
         erase_user(vault, keys, load_policy(POLICIES).policy, "late3", CLOCK.replace(month=2))
-    out = stages.build_outputs(data, POLICIES, CLOCK.replace(month=2, day=16).isoformat())
+    out = build_outputs(data, POLICY, CLOCK.replace(month=2, day=16).isoformat())
     assert not out["publication"]["due"]  # not a scheduled date: the current release stays
     assert out["retained_releases_deleted"] >= 1
     numbered = list(layout.warehouse.glob("research-*.duckdb"))
@@ -218,10 +217,10 @@ def test_erasure_leaves_no_retained_release_holding_the_person(tmp_path):
 
 
 def test_the_publish_folder_cannot_be_inside_the_data_folder(tmp_path):
-    with pytest.raises(stages.LayoutError, match="outside the data folder"):
-        stages.Layout(tmp_path / "data", tmp_path / "data" / "warehouse")
-    with pytest.raises(stages.LayoutError):
-        stages.Layout(tmp_path / "data", tmp_path)  # nor contain it
+    with pytest.raises(LayoutError, match="outside the data folder"):
+        Layout(tmp_path / "data", tmp_path / "data" / "warehouse")
+    with pytest.raises(LayoutError):
+        Layout(tmp_path / "data", tmp_path)  # nor contain it
 
 
 def test_the_policy_names_the_purpose_that_feeds_the_warehouse(tmp_path):
@@ -239,12 +238,9 @@ def test_the_policy_names_the_purpose_that_feeds_the_warehouse(tmp_path):
               for e in population()]
     raw, data = tmp_path / "raw", tmp_path / "data"
     write(raw, "day-1.jsonl", events)
-    stamp = CLOCK.isoformat()
-    for name, sha in stages.new_files(raw, data):
-        stages.ingest_partition(raw, name, sha, data, policies, stamp)
-    out = stages.build_outputs(data, policies, stamp)
+    out = run_batch(raw, data, policies, CLOCK.isoformat())
     assert out["allowed"]["evaluation"] == 68
-    con = sandbox.connect(stages.Layout(data).release)
+    con = sandbox.connect(Layout(data).release)
     try:
         users = con.execute("SELECT finished_treatment FROM outcomes_by_group "
                             "WHERE dimension = 'overall'").fetchall()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import re
 
-from pipeline.stages import Layout
+from pipeline.layout import Layout
 from pipeline.warehouse.report import render
 from pipeline.synth import generate
 from tests.synthetic import run_batch

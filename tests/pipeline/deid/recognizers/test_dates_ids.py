@@ -1,0 +1,49 @@
+"""Dates, ages and identifying numbers: exact spans through the engine, durations kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.deid.recognizers import ChatDateRecognizer, RecordNumberRecognizer
+from tests.pipeline.deid.recognizers.conftest import spans
+
+EXACT = [
+    ("On 20 May 2004 the court met", ("20 May 2004", "DATE")),
+    ("born in 1954 and lives here", ("1954", "DATE")),
+    ("from 1960 to 1979 she worked", ("from 1960 to 1979", "DATE")),
+    ("between 5 May 2006 and 24 October 2008, they", ("between 5 May 2006 and 24 October 2008", "DATE")),
+    ("hearings on 30 May, 10 July and 17 October 1997.", ("30 May, 10 July and 17 October 1997", "DATE")),
+    ("it started in February 1992", ("February 1992", "DATE")),
+    ("back in the 1990s", ("1990s", "DATE")),
+    ("i'm jess, 17 and scared", ("17", "AGE")),
+    ("(no. 18403/91) against", ("18403/91", "ID_NUMBER")),
+    ("under case no. 1996/302.", ("1996/302", "ID_NUMBER")),
+    ("registration no. D-4840 was", ("D-4840", "ID_NUMBER")),
+]
+
+
+@pytest.mark.parametrize("text,expected", EXACT, ids=[e[1][0] for e in EXACT])
+def test_exact_spans(engine, text, expected):
+    assert expected in spans(engine, text), spans(engine, text)
+
+
+@pytest.mark.parametrize("text", [
+    "for three years", "two months' imprisonment", "i ate 2000 calories", "24/7 support",
+    "i scored 3/4", "i worked 8 hours cleaning the place", "sentenced to ten months",
+])
+def test_durations_quantities_and_fractions_are_not_dates_or_ids(engine, text):
+    assert [s for s in spans(engine, text) if s[1] in {"DATE", "ID_NUMBER", "STREET_ADDRESS"}] == []
+
+
+def test_the_address_pattern_no_longer_swallows_a_date(engine):
+    text = "On 18 September 2001 the Regional Court refused"
+    found = spans(engine, text)
+    assert ("18 September 2001", "DATE") in found
+    assert all(t != "STREET_ADDRESS" for _, t in found), found
+
+
+def test_digit_rules():
+    ids = RecordNumberRecognizer()
+    assert ids.validate_result("3/4") is False and ids.validate_result("12/10/2020") is False
+    assert ids.validate_result("18403/91") is None
+    assert ChatDateRecognizer().analyze("for 3 years", ["DATE"]) == []
