@@ -20,7 +20,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema,
                       model_validator)
 
-from pipeline.deid import KNOWN_ENTITIES, LANGUAGE, OPERATORS
+from pipeline.entities import KNOWN_ENTITIES, LANGUAGE, OPERATORS
 from pipeline.risk import RiskLevel
 from pipeline.disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
                                SUPPRESSION_THRESHOLD)

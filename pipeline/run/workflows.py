@@ -18,7 +18,7 @@ from pipeline.layout import Layout, parse_now
 from pipeline.lock import run_lock
 from pipeline.policy import LoadedPolicy
 from pipeline.run import stages
-from pipeline.run.nightly import Call, direct
+from pipeline.run.nightly import Call, direct, record_policy_change
 from pipeline.run.outputs import build_outputs
 from pipeline.vault import export, rotation
 from pipeline.vault.stores import open_stores
@@ -78,6 +78,8 @@ def retention_sweep(layout: Layout, policy: LoadedPolicy, now: str | None = None
         deleted = call("retention", stages.enforce_retention, layout.root, policy, now)
         summary = {"policy_version": policy.version, "policy_digest": policy.digest,
                    "policy_files": policy.files, "retention_deleted": deleted}
+        # a policy first used by a sweep is recorded as a change here, not skipped
+        summary["policy_changed"] = record_policy_change(layout, policy)
         summary["audit_hash"] = call("audit", audit.record, layout.audit_log,
                                      "retention-sweep", summary)
     return summary

@@ -69,13 +69,13 @@ def test_history_lists_each_policy_that_governed_runs(tmp_path, data_dir):
 
 
 def test_a_policy_first_seen_in_a_retention_sweep_is_listed(tmp_path, data_dir):
-    """A sweep run under a new policy records its digest but no policy-change record; the
-    next run then finds nothing to record. The history still shows that policy."""
+    """A log written before sweeps recorded policy changes (a sweep record carries a new
+    digest, no policy-change record precedes it): the history still shows that policy."""
     _run(data_dir, POLICIES)
     new = _copy(tmp_path, edit=_bump("2026.12.1"))
     p = check_policy(new, NOW)
     audit.append(Layout(data_dir).audit_log, "retention-sweep", {
-        "policy_version": p["version"], "policy_digest": p["digest"], "policy_files": p["files"],
+        "policy_version": p.version, "policy_digest": p.digest, "policy_files": p.files,
         "retention_deleted": {}})
     entries = history(_records(data_dir))
     assert [(e.version, e.source) for e in entries] == [

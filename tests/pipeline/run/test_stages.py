@@ -6,17 +6,14 @@ import json
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from pipeline.layout import Layout
 from pipeline.run import stages
 from pipeline.intake.ingest import discover
 from pipeline.intake.prepare import INTAKE_DATASET, read_intake
 from pipeline.synth import generate
-from tests.conftest import POLICIES, POLICY
+from tests.conftest import POLICIES
 from tests.synthetic import raw_identifiers, run_batch
-from pipeline.layout import parse_now
-from pipeline.run.outputs import build_outputs
 from pipeline.vault.stores import open_stores
 
 TABLES = ("outcomes_by_group", "engagement_by_group", "safety_escalation", "consent_coverage")
@@ -182,70 +179,3 @@ def test_a_full_disk_stops_before_anything_is_written(tmp_path, sample_raw, monk
     with pytest.raises(stages.StorageError, match="MiB free"):
         stages.check_disk(more, data, names)
     assert Layout(data).vault.read_bytes() == before
-
-
-def test_outputs_are_rebuilt_only_when_something_they_depend_on_changed(sample_raw, data_dir, tmp_path):
-    first = run_batch(sample_raw, data_dir)
-    assert first["skipped"] is False
-    again = build_outputs(data_dir, POLICY, "2026-11-27T09:00:00+00:00")
-    assert again["skipped"] is True and again["tables"] == first["tables"]
-    assert again["release_id"] == first["release_id"]
-    # Another day: ages and consent windows may move, so the outputs are rebuilt.
-    assert build_outputs(data_dir, POLICY, "2026-11-28T00:00:00+00:00")["skipped"] is False
-    # The vault changed (a new file): rebuilt.
-    more = tmp_path / "more"
-    generate(more, users=3, days=2, seed=77)
-    for name, sha in stages.new_files(more, data_dir):
-        stages.ingest_partition(more, name, sha, data_dir, POLICY, "2026-11-28T00:00:00+00:00")
-    rebuilt = build_outputs(data_dir, POLICY, "2026-11-28T00:00:00+00:00")
-    assert rebuilt["skipped"] is False and rebuilt["subjects"] == first["subjects"] + 3
-    # The warehouse file removed by hand: rebuilt, even though nothing else changed.
-    release = Layout(data_dir).warehouse / "research.duckdb"
-    release.unlink()
-    assert build_outputs(data_dir, POLICY, "2026-11-28T00:00:00+00:00")["skipped"] is False
-    assert release.exists()
-
-
-def test_outputs_read_messages_in_bounded_batches(sample_raw, data_dir, monkeypatch):
-    """The consent ledger never holds message rows, and the datasets sync decrypts only
-    messages it does not have yet: a second sync after a new build decrypts none."""
-    from pipeline.vault import store as vault_mod
-
-    run_batch(sample_raw, data_dir)
-    opened = []
-    real = vault_mod.open_sealed
-    monkeypatch.setattr(vault_mod, "open_sealed", lambda *a: opened.append(1) or real(*a))
-    with open_stores(Layout(data_dir)) as (_, vault):
-        frames = read_intake(vault, messages=False)
-        total = vault.datasets()[INTAKE_DATASET]
-    non_messages = sum(f.height for f in frames.values())
-    assert frames["message"].height == 0 and frames["session_started"].height > 0
-    assert len(opened) == non_messages < total  # message rows are not even decrypted
-    opened.clear()
-    out = build_outputs(data_dir, POLICY, "2026-11-29T00:00:00+00:00")
-    assert out["skipped"] is False and all(d["added"] == 0 for d in out["datasets"])
-    decrypted = len(opened)
-    # Beyond the ledger pass, only messages a dataset looked at and cannot hold are decrypted
-    # again: those of eligible people outside the sessions it keeps, or without text.
-    from pipeline.governance.consent import allowed_subjects
-    from pipeline.governance.consent import latest_profile
-    from pipeline.governance.datasets import eligible_subjects, transcript_datasets
-    from pipeline.policy import load_policy
-
-    policy = load_policy(POLICIES).policy
-    with open_stores(Layout(data_dir)) as (_, vault):
-        everything = read_intake(vault)
-        subjects = vault.subjects(INTAKE_DATASET)
-    when = parse_now("2026-11-29T00:00:00+00:00")
-    births = latest_profile(everything["profile"]).select("subject", "birth_year").drop_nulls()
-    allowed = allowed_subjects(everything["consent"], births, subjects, policy, when)
-    msgs = everything["message"]
-    expected = 0
-    for ds in transcript_datasets(policy).values():
-        keep, sessions = eligible_subjects(everything, allowed, subjects, ds)
-        mine = msgs.filter(pl.col("subject").is_in(list(keep)))
-        rejected = mine.filter(pl.col("text").is_null() | (
-            ~pl.col("session_id").is_in(list(sessions)) if sessions is not None else pl.lit(False)))
-        expected += rejected.height
-    assert expected > 0
-    assert decrypted == non_messages + expected

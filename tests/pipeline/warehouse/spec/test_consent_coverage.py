@@ -1,0 +1,81 @@
+"""consent_coverage: who is in the evidence, and why the others are not.
+
+Everyone with a session (whatever their consent), per group, split into the research
+population and the consent ledger's reasons, decided in this order: under the purpose's
+minimum age (age counted from the birth year as the youngest they can be, whatever their
+consent), withdrew (their latest consent event), consented on a form version the policy
+does not accept (research accepts 1 and 2), never consented (opt-in). Shares are each count
+over `users`, from the released counts, with 95% Wilson intervals. No period column.
+"""
+
+from __future__ import annotations
+
+from tests.pipeline.warehouse.spec.tables import POLICY, build, compare, consent, profile, session
+
+title = "The research population and the reasons for the rest"
+
+S = "2026-09-07 10:00"
+PEOPLE = [
+    session("u1", S), consent("u1"), profile("u1", gender="female"),
+    session("u2", S), consent("u2", version="1"),
+    session("u3", S), consent("u3"), consent("u3", "withdrawn", at="2026-09-20 00:00"),
+    profile("u3", gender="female"),
+    session("u4", S), consent("u4", version="3"),                  # version not accepted
+    session("u5", S), profile("u5", gender="male"),                 # never consented
+    session("u6", S), consent("u6"), profile("u6", birth_year=2011),  # under 16
+    session("u7", S), consent("u7", "withdrawn", at="2026-08-01 00:00"),
+    consent("u7", at="2026-10-01 00:00"),                           # granted again: research
+    consent("u8"),                                                  # no session: not a user
+]
+
+
+def test_everyone_with_a_session_and_the_reason_they_are_out():
+    """7 users: u1, u2, u7 in research; u6 under 16 (consented, but age comes first), u3
+    withdrew, u4 consented on version 3, u5 never did. u8 has no session."""
+    t = build(PEOPLE)["consent_coverage"]
+    got, want = compare(t, """
+        dimension | grp | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented
+        overall   | all | 7     | 3              | 1                 | 1         | 1                    | 1
+    """)
+    assert got == want
+    assert "period" not in t.frame.columns
+
+
+def test_shares_and_their_intervals():
+    """3 of 7 = 0.429 (Wilson 0.158 to 0.750), each reason 1 of 7 = 0.143."""
+    t = build(PEOPLE)["consent_coverage"]
+    got, want = compare(t, """
+        dimension | research_share | research_share_lo | research_share_hi | under_minimum_age_share | withdrawn_share | version_not_accepted_share | not_consented_share
+        overall   | 0.429          | 0.158             | 0.75              | 0.143                   | 0.143           | 0.143                      | 0.143
+    """)
+    assert got == want
+
+
+def test_per_group():
+    """Women u1 (research) and u3 (withdrew); man u5 (never consented); no gender for the
+    rest. u6 was 15 at the first session: age band "under 16"."""
+    t = build(PEOPLE)["consent_coverage"]
+    got, want = compare(t, """
+        dimension | grp        | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented | research_share
+        age_band  | not stated | 6     | 3              | 0                 | 1         | 1                    | 1             | 0.5
+        age_band  | under 16   | 1     | 0              | 1                 | 0         | 0                    | 0             | 0.0
+        gender    | female     | 2     | 1              | 0                 | 1         | 0                    | 0             | 0.5
+        gender    | male       | 1     | 0              | 0                 | 0         | 0                    | 1             | 0.0
+        gender    | not stated | 4     | 2              | 1                 | 0         | 1                    | 0             | 0.5
+    """)
+    assert got == want
+
+
+def test_disclosure_control_rounds_and_suppresses():
+    """30 users: 22 in research, 5 withdrew, 3 never consented. Policy t = 7, base 5,
+    k = 10, 0% on 20+: 30 -> 30, 22 -> 20 (share 20 / 30 = 0.667), 5 and 3: NULL with
+    their shares; 0 under age and 0 on another version, of 30: shown, 0.0."""
+    rows = [session(f"p{i:02}", S) for i in range(30)]
+    rows += [consent(f"p{i:02}") for i in range(27)]
+    rows += [consent(f"p{i:02}", "withdrawn", at="2026-09-20 00:00") for i in range(22, 27)]
+    t = build(rows, POLICY)["consent_coverage"]
+    got, want = compare(t, """
+        dimension | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented | research_share | under_minimum_age_share | withdrawn_share | not_consented_share
+        overall   | 30    | 20             | 0                 | NULL      | 0                    | NULL          | 0.667          | 0.0                     | NULL            | NULL
+    """)
+    assert got == want
