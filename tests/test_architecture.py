@@ -26,7 +26,8 @@ SOURCE_ROOTS = ("pipeline", "flows")
 # docs/architecture.md, which shows the same table).
 RANKS: dict[int, tuple[str, ...]] = {
     0: ("pipeline", "pipeline.failpoints", "pipeline.lock", "pipeline.layout",  # shared
-        "pipeline.entities", "pipeline.disclosure_floors", "pipeline.policy", "pipeline.synth"),
+        "pipeline.entities", "pipeline.risk", "pipeline.disclosure_floors", "pipeline.policy",
+        "pipeline.synth"),
     1: ("pipeline.vault.*",),       # crypto, keystore, the Vault, lifecycle, expiry, rotation
     2: ("pipeline.deid.*",),        # de-identification of free text (and its recognizers)
     3: ("pipeline.intake.*",),      # contract, ingest, pseudonyms, generalisation, prepare

@@ -57,6 +57,7 @@ def declared_recognizers(config: dict) -> list[str]:
     """Names of the recognizers a recognizer file enables."""
     return sorted(r["name"] for r in config.get("recognizers") or () if r.get("enabled", True))
 
+
 # spaCy components that can change what we report: NER only. In the small English model NER
 # carries its own token-to-vector layer, so the shared `tok2vec` (which feeds only the tagger
 # and parser) and the tagger, parser and lemmatizer are never run: skipping them cannot change
@@ -129,13 +130,13 @@ class Engine:
             presidio_log.setLevel(level)
         # Exactly what the file declares: Presidio silently adds its spaCy recognizer to a
         # file that leaves it out (so deleting that line would delete nothing).
-        loaded = sorted(r.name for r in registry.recognizers)
-        if loaded != declared_recognizers(config):
-            extra = sorted(set(loaded) - set(declared_recognizers(config)))
-            missing = sorted(set(declared_recognizers(config)) - set(loaded))
-            raise ValueError(f"the recognizer registry differs from the recognizer file: loaded "
-                             f"but not declared {extra}, declared but not loaded {missing} "
-                             "(to leave the spaCy recognizer out, declare it with enabled: false)")
+        loaded, declared = sorted(r.name for r in registry.recognizers), declared_recognizers(config)
+        if loaded != declared:
+            raise ValueError(
+                "the recognizer registry differs from the recognizer file: loaded, not declared "
+                f"{sorted(set(loaded) - set(declared))}; declared, not loaded "
+                f"{sorted(set(declared) - set(loaded))} (to leave the spaCy recognizer out, "
+                "declare it with enabled: false)")
         self.model = model
         self.analyzer = AnalyzerEngine(
             nlp_engine=nlp_engine, registry=registry, supported_languages=[LANGUAGE],

@@ -5,6 +5,11 @@ hash), with identifiers met earlier in the conversation masked wherever they rec
 - redact: `<REDACTED>`;
 - mask: the span replaced by `*` of the same length;
 - hash: `<PERSON:3fa2c1d0>`, a keyed HMAC of the span (joinable within a key, not reversible).
+
+Fail closed: every span the engine reports is replaced. A type the policy lists gets its
+operator; a type it does not list (one the engine learnt to report after the policy was
+written, or one the policy left out) gets `UNLISTED_OPERATOR`, a type placeholder, unless the
+policy names an operator for it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 from pipeline.deid.spans import GUESSED, Span
+from pipeline.entities import OPERATORS
 
-OPERATORS = ("placeholder", "redact", "mask", "hash")
+UNLISTED_OPERATOR = "placeholder"  # for types the policy does not list: `<DATE_TIME_1>`
 RECALL_MIN_CHARS = 3  # identifiers this long, once found in a conversation, are found again
-NOT_RECALLED = frozenset({"AGE", "DATE"})  # numbers that recur innocently ("34", dates)
+NOT_RECALLED = frozenset({"AGE", "DATE", "DATE_TIME"})  # numbers that recur innocently ("34", dates)
 # A guess is searched for again in later messages only when it was a confident one or the
 # word is rare: once "appeal" or "hope" has been (wrongly) guessed a name, masking every
 # later "appeal" or "hope" would spread the mistake through the conversation.
@@ -40,15 +46,16 @@ def _worth_recalling(span: Span, value: str) -> bool:
     return zipf(value) < RECALL_MAX_ZIPF
 
 
-def _wanted(span: Span, entities: frozenset[str]) -> Span | None:
-    """The span if the policy replaces its type, or one of the types merged into it ("Derby"
-    found as a place and as an organisation stays masked when only places are replaced)."""
+def _listed(span: Span, entities: frozenset[str]) -> Span:
+    """The span typed as a listed type when one was merged into it ("Derby" found as a place
+    and as an organisation is replaced as a place when only places are listed); otherwise as
+    found: a span of a type the policy does not list is replaced all the same."""
     if span.entity_type in entities:
         return span
     for other in span.others:
         if other in entities:
             return Span(span.start, span.end, other, span.score)
-    return None
+    return span
 
 
 def _public(value: str, numbers: frozenset[str]) -> bool:
@@ -64,13 +71,17 @@ def _digits(value: str) -> str:
 class Operator:
     """Replaces spans of one conversation; placeholders stay consistent across its messages.
 
-    `kind` is the default operator; `per_entity` overrides it by entity type; spans of types
-    outside `entities` (when given) are left as they are."""
+    `kind` is the default operator for the types in `entities` (all types when None);
+    `per_entity` overrides it by entity type. Spans of types outside `entities` are replaced
+    too, with `UNLISTED_OPERATOR` unless `per_entity` names one (fail closed)."""
 
     def __init__(self, kind: str = "placeholder", hash_key: bytes | None = None,
                  per_entity: dict[str, str] | None = None,
                  entities: frozenset[str] | None = None,
                  public_numbers: Iterable[str] = ()):
+        unknown = sorted({kind, *(per_entity or {}).values()} - set(OPERATORS))
+        if unknown:
+            raise ValueError(f"unknown operators {unknown}; known: {', '.join(OPERATORS)}")
         self.kind = kind
         # public crisis and support lines (policy): never masked as a personal phone number
         self.public_numbers = frozenset(_digits(n) for n in public_numbers if _digits(n))
@@ -91,17 +102,26 @@ class Operator:
             self._numbers[norm] = self._per_type[entity]
         return f"<{entity}_{self._numbers[norm]}>"
 
-    def replacement(self, entity: str, value: str) -> str:
-        kind = self.per_entity.get(entity, self.kind)
-        if kind == "placeholder":
-            return self._placeholder(entity, value)
-        if kind == "redact":
-            return "<REDACTED>"
-        if kind == "mask":
-            return "*" * len(value)
+    def _redact(self, entity: str, value: str) -> str:
+        return "<REDACTED>"
+
+    def _mask(self, entity: str, value: str) -> str:
+        return "*" * len(value)
+
+    def _hash(self, entity: str, value: str) -> str:
         assert self._key is not None
         digest = hmac.new(self._key, value.lower().encode(), hashlib.sha256).hexdigest()[:8]
         return f"<{entity}:{digest}>"
+
+    def operator_for(self, entity: str) -> str:
+        """The operator that replaces spans of `entity`."""
+        if entity in self.per_entity:
+            return self.per_entity[entity]
+        listed = self.entities is None or entity in self.entities
+        return self.kind if listed else UNLISTED_OPERATOR
+
+    def replacement(self, entity: str, value: str) -> str:
+        return _REPLACERS[self.operator_for(entity)](self, entity, value)
 
     def _recall(self, text: str, spans: list[Span]) -> list[Span]:
         """Spans for identifiers already seen in this conversation, wherever they recur
@@ -128,11 +148,12 @@ class Operator:
         return extra
 
     def masked(self, text: str, spans: Sequence[Span]) -> list[Span]:
-        """The spans this operator replaces in `text`: the engine's spans of the wanted types,
-        plus identifiers met earlier in the conversation that recur here. Exactly what
-        `apply` replaces (`mhpipe redact` reports these as its `entities`)."""
+        """The spans this operator replaces in `text`: every span the engine reported (typed as
+        a listed type when one was merged into it) but public support lines, plus identifiers
+        met earlier in the conversation that recur here. Exactly what `apply` replaces
+        (`mhpipe redact` reports these as its `entities`)."""
         if self.entities is not None:
-            spans = [w for w in (_wanted(s, self.entities) for s in spans) if w is not None]
+            spans = [_listed(s, self.entities) for s in spans]
         if self.public_numbers:
             spans = [s for s in spans if not (s.entity_type == "PHONE_NUMBER"
                                               and _public(text[s.start:s.end], self.public_numbers))]
@@ -152,3 +173,10 @@ class Operator:
 
     def apply(self, text: str, spans: Sequence[Span]) -> str:
         return self.redact(text, spans)[0]
+
+
+_REPLACERS = {"placeholder": Operator._placeholder, "redact": Operator._redact,
+              "mask": Operator._mask, "hash": Operator._hash}
+if set(_REPLACERS) != set(OPERATORS):  # the policy vocabulary (pipeline.entities) and this module agree
+    raise RuntimeError(f"operators implemented {sorted(_REPLACERS)} differ from the operator "
+                       f"names policies may use {sorted(OPERATORS)} (pipeline/entities.py)")

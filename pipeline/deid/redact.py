@@ -39,17 +39,17 @@ def operator_factory(policy: Policy, dataset: str | None):
 def redact_lines(lines: Iterable[str], policy: Policy, dataset: str | None = None,
                  batch: int = 2000) -> Iterator[dict | BadLine]:
     make = operator_factory(policy, dataset)
-    wanted = set(policy.deidentification.entities)
     operators: dict[str, Operator] = {}
     pending: list[tuple[int, dict]] = []
 
     def flush() -> Iterator[dict]:
         spans = analyze_texts([r["text"] for _, r in pending])
         for (n, rec), found in zip(pending, spans):
-            found = [s for s in found if s.entity_type in wanted]
             conv = str(rec.get("session", f"record-{n}"))
             op = operators.setdefault(conv, make())
-            text, masked = op.redact(rec["text"], found)  # entities = exactly what was masked
+            # every span found is replaced, listed or not (fail closed); entities = exactly
+            # what was masked
+            text, masked = op.redact(rec["text"], found)
             yield {"id": rec.get("id"), "text": text,
                    "entities": [{"start": s.start, "end": s.end, "entity_type": s.entity_type,
                                  "score": s.score} for s in masked]}

@@ -1,12 +1,12 @@
 """Which versions of the policy governed runs, read from the audit log, and the check that a
 policy whose content changed also had its `metadata.version` bumped.
 
-A run appends a `policy-change` record (`stages.record_policy_change`) when its policy's
-digest differs from the last one the log holds: version, digest, each file's SHA-256, who
-approved it and from when. Other records (`nightly-batch`, `retention-sweep`) carry the
-digest, version and files too; a digest first seen in one of those (a retention sweep run
-under a new policy, so that the next run found nothing to record) is listed as well, marked
-with the kind of record it came from. Only versions, digests, file names and approvers are
+A run or a retention sweep appends a `policy-change` record
+(`run.nightly.record_policy_change`) when its policy's digest differs from the last one the
+log holds: version, digest, each file's SHA-256, who approved it and from when. Other records
+(`nightly-batch`, `retention-sweep`) carry the digest, version and files too; a digest first
+seen in one of those (a sweep by an mhpipe that did not record changes yet) is listed as
+well, marked with the kind of record it came from. Only versions, digests, file names and approvers are
 read: audit records hold no data.
 """
 

@@ -2,7 +2,7 @@
 
 Every function takes a polars expression and returns one, so it runs vectorised inside
 `select`/`with_columns`. They are pure: no I/O. Missing or unusable values become
-"not stated". The lookup tables live in `pipeline/intake/prepare/vocabularies.py`.
+"not stated". The lookup tables live in `pipeline/intake/vocabularies.py`.
 """
 
 from __future__ import annotations

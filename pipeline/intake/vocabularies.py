@@ -1,6 +1,6 @@
 """Controlled vocabularies for generalising structured profile fields (data only, no logic).
 
-`pipeline/intake/prepare/generalise.py` applies these tables. Every free-text key and keyword below is in
+`pipeline/intake/generalise.py` applies these tables. Every free-text key and keyword below is in
 *normal form*: lower case, every run of characters that is not a letter or digit replaced by
 one space, no leading or trailing space ("Non-Binary." -> "non binary", "n/a" -> "n a").
 The tests check that each key is already in normal form.

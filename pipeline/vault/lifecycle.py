@@ -1,6 +1,6 @@
 """The vault's lifecycle operations: retention (expiries that follow the policy, keyed expiry
 tags checked before anything is deleted), erasure and deletion with crypto-shredding. A mixin
-of `Vault` (`pipeline/vault/store/store.py`), which holds the connection and the key store."""
+of `Vault` (`pipeline/vault/store.py`), which holds the connection and the key store."""
 
 from __future__ import annotations
 

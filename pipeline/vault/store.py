@@ -2,7 +2,7 @@
 
 Clear columns are only `record_id, dataset, subject, key_id, created_at, expires_at,
 policy_version, kind, expiry_tag` (plus nonce and ciphertext); `expires_at` is rounded down
-on a keyed per-dataset grid and authenticated by `expiry_tag` (`pipeline/vault/store/expiry.py`). `kind` says whether an intake row is a
+on a keyed per-dataset grid and authenticated by `expiry_tag` (`pipeline/vault/expiry.py`). `kind` says whether an intake row is a
 message or another event ("message"/"event"; NULL in rows written before it existed), so
 that the aggregates need not decrypt messages and the transcript datasets need not decrypt
 anything else; the ciphertext's length already tells much the same. The ciphertext is AES-256-GCM under the
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 -- Vaults made before `kind` existed: the column is added, NULL meaning "not known".
 ALTER TABLE records ADD COLUMN IF NOT EXISTS kind VARCHAR;
--- MAC of the clear expiry (pipeline/vault/store/expiry.py); NULL in rows written before it existed
+-- MAC of the clear expiry (pipeline/vault/expiry.py); NULL in rows written before it existed
 ALTER TABLE records ADD COLUMN IF NOT EXISTS expiry_tag VARCHAR;
 CREATE TABLE IF NOT EXISTS ingested_files (
     sha256      VARCHAR PRIMARY KEY,

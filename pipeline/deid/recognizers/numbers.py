@@ -25,6 +25,9 @@ class GatedPhoneRecognizer(PhoneRecognizer):
         return super().analyze(text, entities, nlp_artifacts)
 
 
+_EXTENSION = re.compile(r"(?i)\s*(?:x|ext\.?|extension)\s*\d{1,5}\s*$")
+
+
 class ChatPhoneRecognizer(ChatPatternRecognizer):
     """Phone numbers as people type them, including ones libphonenumber rejects (fictional
     ranges, odd grouping) and extensions: 9 to 15 digits. Repetitions are bounded: an
@@ -44,7 +47,8 @@ class ChatPhoneRecognizer(ChatPatternRecognizer):
     def validate_result(self, pattern_text: str) -> Optional[bool]:
         """False drops the match; None keeps the pattern's score (never raised to 1.0, so a
         checksum-validated number such as an NHS number wins over this generic reading)."""
-        digits = sum(c.isdigit() for c in pattern_text)
+        number = _EXTENSION.split(pattern_text)[0]  # an extension's digits are not the number's
+        digits = sum(c.isdigit() for c in number)
         if digits > 15 or digits < self.MIN_DIGITS:
             return False
         if re.fullmatch(r"\d{4}[-.]\d{2}[-.]\d{2}|\d{1,2}[-.]\d{1,2}[-.]\d{2,4}", pattern_text.strip()):

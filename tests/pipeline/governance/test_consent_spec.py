@@ -118,7 +118,7 @@ def test_consent_scenarios(tmp_path):
 
 
 def test_retention_never_keeps_a_record_past_its_expiry_and_at_most_one_bucket_less(tmp_path):
-    """Clear expiries are rounded down to keyed buckets (`pipeline/vault/store/expiry.py`; QI's 90 days
+    """Clear expiries are rounded down to keyed buckets (`pipeline/vault/expiry.py`; QI's 90 days
     give 9-day buckets): a record goes at its exact expiry at the latest, and never more
     than one bucket before it."""
     raw, data = tmp_path / "raw", tmp_path / "data"

@@ -120,7 +120,9 @@ def test_the_sequential_path_equals_stage_then_commit(sample_raw, tmp_path):
         stages.stage_partition(sample_raw, name, sha, b, POLICY, NOW, 1)
     parts, failed = stages.commit_partitions(b, [sha for _, sha in files])  # ...in order
     assert failed == []
-    got = stages.summarise_ingest(parts)
+    from pipeline.run.summary import summarise_ingest
+
+    got = summarise_ingest(parts)
     accounting = ("lines_read", "loaded", "duplicates", "quarantined", "excluded", "balanced",
                   "files", "quarantine_rules")
     assert {k: got[k] for k in accounting} == {k: one["ingest"][k] for k in accounting}

@@ -1,4 +1,4 @@
-"""Clear expiries: rounded down on a keyed, per-dataset grid (pipeline/vault/store/expiry.py)."""
+"""Clear expiries: rounded down on a keyed, per-dataset grid (pipeline/vault/expiry.py)."""
 
 from __future__ import annotations
 

@@ -51,16 +51,20 @@ def test_shares_and_their_intervals():
     assert got == want
 
 
-def test_per_group():
+def test_per_group_a_research_group_of_nobody_is_hidden_and_so_is_its_complement():
     """Women u1 (research) and u3 (withdrew); man u5 (never consented); no gender for the
-    rest. u6 was 15 at the first session: age band "under 16"."""
+    rest. u6 was 15 at the first session: age band "under 16". research_users is a group
+    size (of the other tables), which needs k people even with k = 1: the 0 of "under 16"
+    and of "male" is hidden (rule 3). Overall minus the other groups would give it back
+    (rule 5), so the smallest other shown cell goes too: "not stated" (3) of the age bands,
+    "female" (1, not 2) of the genders. The reasons are no group size: 0 is shown."""
     t = build(PEOPLE)["consent_coverage"]
     got, want = compare(t, """
         dimension | grp        | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented | research_share
-        age_band  | not stated | 6     | 3              | 0                 | 1         | 1                    | 1             | 0.5
-        age_band  | under 16   | 1     | 0              | 1                 | 0         | 0                    | 0             | 0.0
-        gender    | female     | 2     | 1              | 0                 | 1         | 0                    | 0             | 0.5
-        gender    | male       | 1     | 0              | 0                 | 0         | 0                    | 1             | 0.0
+        age_band  | not stated | 6     | NULL           | 0                 | 1         | 1                    | 1             | NULL
+        age_band  | under 16   | 1     | NULL           | 1                 | 0         | 0                    | 0             | NULL
+        gender    | female     | 2     | NULL           | 0                 | 1         | 0                    | 0             | NULL
+        gender    | male       | 1     | NULL           | 0                 | 0         | 0                    | 1             | NULL
         gender    | not stated | 4     | 2              | 1                 | 0         | 1                    | 0             | 0.5
     """)
     assert got == want
