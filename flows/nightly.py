@@ -8,6 +8,7 @@ flow itself persists nothing, so Prefect's database and storage never see data.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -170,22 +171,11 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
     layout = Layout(Path(data), Path(publish) if publish else None)  # a bad publish folder: stop now
     policy = check_policy(Path(policies), now)  # fail closed: nothing is touched before this passes
 
-    ready: list[int] = [0]  # partitions staged, to commit
-    committed: list[str] = []
-
-    def stage_all(files: list[tuple[str, str]]) -> list[dict[str, Any] | None]:
-        results = _stage_all(Path(raw), layout.root, policy, now, files, log)
-        ready[0] = sum(r is not None for r in results)
-        return results
-
-    def on_commit(part: dict[str, Any]) -> None:
-        committed.append(part["file"])
-        if progress_hook:
-            progress_hook({"phase": "commit", "done": len(committed), "total": ready[0],
-                           "file": part["file"]})
-
+    # No closures here: Dask pickles this function by value, with the globals it names.
+    commits = _CommitProgress()
+    stage_all = partial(_stage_counted, Path(raw), layout.root, policy, now, log, commits)
     summary = run_nightly(Path(raw), layout, policy, now, call=as_task, stage_all=stage_all,
-                          on_commit=on_commit, log=log)
+                          on_commit=commits.update, log=log)
     if not summary.get("skipped") and layout.release.exists():
         release_artifact(layout.release)
     if summary.get("safety_alerts"):
@@ -202,6 +192,27 @@ def nightly_batch(raw: str, data: str, policies: str, now: str | None = None,
         return Completed(name="Completed with warnings", data=summary,
                          message=f"{len(bad)} file(s) could not be read or were refused")
     return summary
+
+
+class _CommitProgress:
+    """Reports the commit step to `progress_hook`: how many of the staged partitions are in."""
+
+    def __init__(self) -> None:
+        self.ready = 0
+        self.done = 0
+
+    def update(self, part: dict[str, Any]) -> None:
+        self.done += 1
+        if progress_hook:
+            progress_hook({"phase": "commit", "done": self.done, "total": self.ready,
+                           "file": part["file"]})
+
+
+def _stage_counted(raw: Path, data: Path, policy: LoadedPolicy, now: str | None, log,
+                   commits: _CommitProgress, files: list[tuple[str, str]]) -> list[dict[str, Any] | None]:
+    results = _stage_all(raw, data, policy, now, files, log)
+    commits.ready = sum(r is not None for r in results)
+    return results
 
 
 def _stage_all(raw: Path, data: Path, policy: LoadedPolicy, now: str | None,

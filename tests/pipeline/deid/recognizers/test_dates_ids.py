@@ -5,7 +5,53 @@ from __future__ import annotations
 import pytest
 
 from pipeline.deid.recognizers import ChatDateRecognizer, RecordNumberRecognizer
-from tests.pipeline.deid.recognizers.conftest import spans
+from tests.pipeline.deid.recognizers.conftest import (Cases, assert_found, assert_nothing, negatives,
+                                                   positives, spans)
+
+# Per registered recognizer (pipeline/deid/deid_recognizers.yaml): exact spans it must find
+# on its own and through the engine, and texts where it must find nothing (test_registry.py
+# checks every registered recognizer has cases here or in a sibling file).
+CASES = {
+    "AgeRecognizer": Cases(
+        found=[("she is 16 years old", (7, 19, "AGE")),
+               ("i'm jess, 17 and scared", (10, 12, "AGE")),
+               ("he is 34yo and lives alone", (6, 10, "AGE"))],
+        nothing=["i'm 5 minutes late", "i sleep about 4 hours a night", "for three years"]),
+    "ChatDateRecognizer": Cases(
+        found=[("born on 03/11/1991", (8, 18, "DATE")),
+               ("dob 3rd March 1991", (4, 18, "DATE")),
+               ("it started in February 1992", (14, 27, "DATE")),
+               ("back in the 1990s", (12, 17, "DATE"))],
+        nothing=["for three years", "it has been six months since the funeral", "i ate 2000 calories"]),
+    "RecordNumberRecognizer": Cases(
+        found=[("my MRN 12345678 is on the letter", (3, 15, "ID_NUMBER")),
+               ("(no. 18403/91) against", (5, 13, "ID_NUMBER")),
+               ("registration no. D-4840 was", (17, 23, "ID_NUMBER"))],
+        nothing=["24/7 support", "i scored 3/4"]),
+    "NhsRecognizer": Cases(
+        found=[("my nhs number is 943 476 5919", (17, 29, "UK_NHS"))],
+        nothing=["my nhs number is 943 476 5918"]),
+    "CreditCardRecognizer": Cases(
+        found=[("card 4111 1111 1111 1111 please", (5, 24, "CREDIT_CARD"))],
+        nothing=["card 4111 1111 1111 1112 please"]),
+    "IbanRecognizer": Cases(
+        found=[("pay to GB82 WEST 1234 5698 7654 32 today", (7, 34, "IBAN_CODE"))],
+        nothing=["pay to GB82 WEST 1234 5698 7654 33 today"]),
+    "UsSsnRecognizer": Cases(
+        found=[("my ssn is 536-22-1234", (10, 21, "US_SSN"))],
+        nothing=["my ssn is 000-00-0000"]),
+}
+
+
+@pytest.mark.parametrize("name,text,expected", positives(CASES))
+def test_each_recognizer_finds_its_exact_spans(engine, name, text, expected):
+    assert_found(engine, name, text, expected)
+
+
+@pytest.mark.parametrize("name,text", negatives(CASES))
+def test_each_recognizer_finds_nothing_here(engine, name, text):
+    assert_nothing(engine, name, text)
+
 
 EXACT = [
     ("On 20 May 2004 the court met", ("20 May 2004", "DATE")),

@@ -5,7 +5,37 @@ from __future__ import annotations
 import pytest
 
 from pipeline.deid.recognizers.names import DERIVED
-from tests.pipeline.deid.recognizers.conftest import spans
+from tests.pipeline.deid.recognizers.conftest import (Cases, assert_found, assert_nothing, negatives,
+                                                   positives, spans)
+
+# Per registered recognizer (pipeline/deid/deid_recognizers.yaml): exact spans it must find
+# on its own and through the engine, and texts where it must find nothing (test_registry.py
+# checks every registered recognizer has cases here or in a sibling file).
+CASES = {
+    "SpacyRecognizer": Cases(
+        found=[("i emailed Barclays about my debt", (10, 18, "ORGANIZATION")),
+               ("i had a chat with Barack Obama", (18, 30, "PERSON")),
+               ("she works at Microsoft in Seattle", (26, 33, "LOCATION"))],
+        nothing=["i'm so lonely and overwhelmed", "i feel anxious all the time and can't sleep"]),
+    "NameGazetteerRecognizer": Cases(
+        found=[("lol tell kieran i said hi", (9, 15, "PERSON")),
+               ("went with oliver and amelia", (21, 27, "PERSON"))],
+        nothing=["i'm tired", "i want to deal with my anger", "i hope things get better"]),
+    "SelfIntroductionRecognizer": Cases(
+        found=[("hi im jess btw", (6, 10, "PERSON")),
+               ("my name is zorblax", (11, 18, "PERSON"))],
+        nothing=["i'm tired and sad", "i'm gay and scared to tell anyone"]),
+}
+
+
+@pytest.mark.parametrize("name,text,expected", positives(CASES))
+def test_each_recognizer_finds_its_exact_spans(engine, name, text, expected):
+    assert_found(engine, name, text, expected)
+
+
+@pytest.mark.parametrize("name,text", negatives(CASES))
+def test_each_recognizer_finds_nothing_here(engine, name, text):
+    assert_nothing(engine, name, text)
 
 
 @pytest.mark.parametrize("text,name", [("i'm jess, 17", "jess"), ("thanks dr patel", "patel"),

@@ -5,7 +5,45 @@ from __future__ import annotations
 import pytest
 
 from pipeline.deid.recognizers import fold, place_names
-from tests.pipeline.deid.recognizers.conftest import spans
+from tests.pipeline.deid.recognizers.conftest import (Cases, assert_found, assert_nothing, negatives,
+                                                   positives, spans)
+
+# Per registered recognizer (pipeline/deid/deid_recognizers.yaml): exact spans it must find
+# on its own and through the engine, and texts where it must find nothing (test_registry.py
+# checks every registered recognizer has cases here or in a sibling file).
+CASES = {
+    "PlaceGazetteerRecognizer": Cases(
+        found=[("i live in leeds now", (10, 15, "LOCATION")),
+               ("moved to izmir last year", (9, 14, "LOCATION"))],
+        nothing=["i want to deal with my anger", "i went back to high school"]),
+    "FacilityRecognizer": Cases(
+        found=[("he was sent to Honor camp", (15, 25, "LOCATION")),
+               ("we met outside Greyfriars Library", (15, 33, "LOCATION"))],
+        nothing=["we met at the hospital", "my school is fine"]),
+    "SaintRecognizer": Cases(
+        found=[("we went to st bede's", (11, 20, "LOCATION")),
+               ("i go to saint john's on sundays", (8, 20, "LOCATION"))],
+        nothing=["the first step is hard"]),
+    "AreaRecognizer": Cases(
+        found=[("she grew up in the municipality of Härjedalen", (19, 45, "LOCATION")),
+               ("we live off Elkington ave", (12, 25, "LOCATION"))],
+        nothing=["we took the long road home", "the district nurse came"]),
+    "OrganisationRecognizer": Cases(
+        found=[("my mum called Acme Widgets Ltd about it", (14, 30, "ORGANIZATION")),
+               ("she joined Hope Recovery Network last week", (11, 32, "ORGANIZATION"))],
+        nothing=["the court said no", "my school is fine", "the Government replied"]),
+}
+
+
+@pytest.mark.parametrize("name,text,expected", positives(CASES))
+def test_each_recognizer_finds_its_exact_spans(engine, name, text, expected):
+    assert_found(engine, name, text, expected)
+
+
+@pytest.mark.parametrize("name,text", negatives(CASES))
+def test_each_recognizer_finds_nothing_here(engine, name, text):
+    assert_nothing(engine, name, text)
+
 
 EXACT = [
     ("lives in Miechucino, Poland.", "Miechucino"),

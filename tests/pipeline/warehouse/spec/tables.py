@@ -149,21 +149,23 @@ def _cell(text: str, dtype: pl.DataType):
     return text
 
 
-def compare(table: Table | pl.DataFrame, text: str) -> tuple[list[dict], list[dict]]:
+def compare(table: Table | pl.DataFrame, text: str, transposed: bool = False
+            ) -> tuple[list[dict], list[dict]]:
     """(actual, expected): `text` is a table, a header of column names then one row per
-    line, cells split by "|", read with the table's column types. Actual: the table's rows
-    (in its order) of the periods and dimensions the expected rows name, those columns only,
-    so a missing or an extra group shows."""
+    line, cells split by "|" (`transposed`: one column per line, its name then its values),
+    read with the table's column types. Actual: the table's rows (in its order) of the
+    periods and dimensions the expected rows name, those columns only, so a missing or an
+    extra group shows."""
     frame = table.frame if isinstance(table, Table) else table
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    header = [c.strip() for c in lines[0].split("|")]
+    grid = [[c.strip() for c in ln.split("|")] for ln in text.strip().splitlines() if ln.strip()]
+    widths = {len(r) for r in grid}
+    assert len(widths) == 1, f"rows of {sorted(widths)} cells: {grid}"
+    if transposed:
+        grid = [list(r) for r in zip(*grid)]
+    header = grid[0]
     missing = [c for c in header if c not in frame.columns]
     assert not missing, f"no column {missing} in {frame.columns}"
-    expected = []
-    for ln in lines[1:]:
-        cells = ln.split("|")
-        assert len(cells) == len(header), f"{len(cells)} cells for {len(header)} columns: {ln}"
-        expected.append({c: _cell(v, frame.schema[c]) for c, v in zip(header, cells)})
+    expected = [{c: _cell(v, frame.schema[c]) for c, v in zip(header, r)} for r in grid[1:]]
     for key in ("period", "dimension"):
         if key in header:
             frame = frame.filter(pl.col(key).is_in([r[key] for r in expected]))

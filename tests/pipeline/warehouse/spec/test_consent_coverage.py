@@ -34,9 +34,15 @@ def test_everyone_with_a_session_and_the_reason_they_are_out():
     withdrew, u4 consented on version 3, u5 never did. u8 has no session."""
     t = build(PEOPLE)["consent_coverage"]
     got, want = compare(t, """
-        dimension | grp | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented
-        overall   | all | 7     | 3              | 1                 | 1         | 1                    | 1
-    """)
+        dimension            | overall
+        grp                  | all
+        users                | 7
+        research_users       | 3
+        under_minimum_age    | 1
+        withdrawn            | 1
+        version_not_accepted | 1
+        not_consented        | 1
+    """, transposed=True)
     assert got == want
     assert "period" not in t.frame.columns
 
@@ -45,9 +51,15 @@ def test_shares_and_their_intervals():
     """3 of 7 = 0.429 (Wilson 0.158 to 0.750), each reason 1 of 7 = 0.143."""
     t = build(PEOPLE)["consent_coverage"]
     got, want = compare(t, """
-        dimension | research_share | research_share_lo | research_share_hi | under_minimum_age_share | withdrawn_share | version_not_accepted_share | not_consented_share
-        overall   | 0.429          | 0.158             | 0.75              | 0.143                   | 0.143           | 0.143                      | 0.143
-    """)
+        dimension                  | overall
+        research_share             | 0.429
+        research_share_lo          | 0.158
+        research_share_hi          | 0.75
+        under_minimum_age_share    | 0.143
+        withdrawn_share            | 0.143
+        version_not_accepted_share | 0.143
+        not_consented_share        | 0.143
+    """, transposed=True)
     assert got == want
 
 
@@ -60,13 +72,16 @@ def test_per_group_a_research_group_of_nobody_is_hidden_and_so_is_its_complement
     "female" (1, not 2) of the genders. The reasons are no group size: 0 is shown."""
     t = build(PEOPLE)["consent_coverage"]
     got, want = compare(t, """
-        dimension | grp        | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented | research_share
-        age_band  | not stated | 6     | NULL           | 0                 | 1         | 1                    | 1             | NULL
-        age_band  | under 16   | 1     | NULL           | 1                 | 0         | 0                    | 0             | NULL
-        gender    | female     | 2     | NULL           | 0                 | 1         | 0                    | 0             | NULL
-        gender    | male       | 1     | NULL           | 0                 | 0         | 0                    | 1             | NULL
-        gender    | not stated | 4     | 2              | 1                 | 0         | 1                    | 0             | 0.5
-    """)
+        dimension            | age_band   | age_band | gender | gender | gender
+        grp                  | not stated | under 16 | female | male   | not stated
+        users                | 6          | 1        | 2      | 1      | 4
+        research_users       | NULL       | NULL     | NULL   | NULL   | 2
+        under_minimum_age    | 0          | 1        | 0      | 0      | 1
+        withdrawn            | 1          | 0        | 1      | 0      | 0
+        version_not_accepted | 1          | 0        | 0      | 0      | 1
+        not_consented        | 1          | 0        | 0      | 1      | 0
+        research_share       | NULL       | NULL     | NULL   | NULL   | 0.5
+    """, transposed=True)
     assert got == want
 
 
@@ -79,7 +94,16 @@ def test_disclosure_control_rounds_and_suppresses():
     rows += [consent(f"p{i:02}", "withdrawn", at="2026-09-20 00:00") for i in range(22, 27)]
     t = build(rows, POLICY)["consent_coverage"]
     got, want = compare(t, """
-        dimension | users | research_users | under_minimum_age | withdrawn | version_not_accepted | not_consented | research_share | under_minimum_age_share | withdrawn_share | not_consented_share
-        overall   | 30    | 20             | 0                 | NULL      | 0                    | NULL          | 0.667          | 0.0                     | NULL            | NULL
-    """)
+        dimension               | overall
+        users                   | 30
+        research_users          | 20
+        under_minimum_age       | 0
+        withdrawn               | NULL
+        version_not_accepted    | 0
+        not_consented           | NULL
+        research_share          | 0.667
+        under_minimum_age_share | 0.0
+        withdrawn_share         | NULL
+        not_consented_share     | NULL
+    """, transposed=True)
     assert got == want

@@ -36,10 +36,16 @@ def test_users_sessions_and_drop_out_per_quarter_of_first_session():
     11 sessions, 2 who never came back, median 2. Q4: u6 alone."""
     t = build(PEOPLE)["engagement_by_group"]
     got, want = compare(t, """
-        period  | dimension | grp | users | sessions | one_session_only | median_sessions_per_user | one_session_only_rate | one_session_only_rate_ratio
-        2026-Q3 | overall   | all | 5     | 11       | 2                | 2.0                      | 0.4                   | 1.0
-        2026-Q4 | overall   | all | 1     | 2        | 0                | 2.0                      | 0.0                   | NULL
-    """)
+        period                      | 2026-Q3 | 2026-Q4
+        dimension                   | overall | overall
+        grp                         | all     | all
+        users                       | 5       | 1
+        sessions                    | 11      | 2
+        one_session_only            | 2       | 0
+        median_sessions_per_user    | 2.0     | 2.0
+        one_session_only_rate       | 0.4     | 0.0
+        one_session_only_rate_ratio | 1.0     | NULL
+    """, transposed=True)
     assert got == want
 
 
@@ -99,7 +105,13 @@ def test_zero_is_shown_on_a_denominator_of_20_and_the_median_with_k_each_side():
     3.8415 / 23.8415 = 0.161."""
     t = build(many(20, 2), POLICY)["engagement_by_group"]
     got, want = compare(t, """
-        dimension | users | sessions | one_session_only | median_sessions_per_user | one_session_only_rate | one_session_only_rate_lo | one_session_only_rate_hi
-        overall   | 20    | 40       | 0                | 2.0                      | 0.0                   | 0.0                      | 0.161
-    """)
+        dimension                | overall
+        users                    | 20
+        sessions                 | 40
+        one_session_only         | 0
+        median_sessions_per_user | 2.0
+        one_session_only_rate    | 0.0
+        one_session_only_rate_lo | 0.0
+        one_session_only_rate_hi | 0.161
+    """, transposed=True)
     assert got == want

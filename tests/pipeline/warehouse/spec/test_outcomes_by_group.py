@@ -49,16 +49,21 @@ SIX_PEOPLE = [
 
 
 def test_counts_of_each_measure():
-    """Of 6 people with sessions, 4 finished treatment (u2 had one session, u3 one measured
-    contact, u7 withdrew): u1 and u6 at caseness, u1 recovered (reliably), u1 and u4
+    """Of 7 people with sessions, 4 finished treatment and count (u2 had one session, u3 one
+    measured contact, u7 withdrew consent): u1 and u6 at caseness, u1 recovered (reliably), u1 and u4
     improved reliably, u5 deteriorated reliably."""
     t = build(SIX_PEOPLE)["outcomes_by_group"]
     got, want = compare(t, """
-        period  | dimension | grp    | finished_treatment | caseness | recovery | reliable_improvement | reliable_recovery | reliable_deterioration
-        2026-Q3 | gender    | female | 2 | 1 | 1 | 2 | 1 | 0
-        2026-Q3 | gender    | male   | 2 | 1 | 0 | 0 | 0 | 1
-        2026-Q3 | overall   | all    | 4 | 2 | 1 | 2 | 1 | 1
-    """)
+        period                 | 2026-Q3 | 2026-Q3 | 2026-Q3
+        dimension              | gender  | gender  | overall
+        grp                    | female  | male    | all
+        finished_treatment     | 2       | 2       | 4
+        caseness               | 1       | 1       | 2
+        recovery               | 1       | 0       | 1
+        reliable_improvement   | 2       | 0       | 2
+        reliable_recovery      | 1       | 0       | 1
+        reliable_deterioration | 0       | 1       | 1
+    """, transposed=True)
     assert got == want
 
 
@@ -68,11 +73,15 @@ def test_rates_use_the_national_denominators():
     period. 2 of 4 has the 95% Wilson interval 0.150 to 0.850."""
     t = build(SIX_PEOPLE)["outcomes_by_group"]
     got, want = compare(t, """
-        dimension | grp    | recovery_rate | reliable_improvement_rate | reliable_recovery_rate | reliable_deterioration_rate | recovery_rate_ratio | reliable_deterioration_rate_ratio
-        gender    | female | 1.0 | 1.0 | 1.0 | 0.0  | 2.0 | 0.0
-        gender    | male   | 0.0 | 0.0 | 0.0 | 0.5  | 0.0 | 2.0
-        overall   | all    | 0.5 | 0.5 | 0.5 | 0.25 | 1.0 | 1.0
-    """)
+        dimension                         | gender | gender | overall
+        grp                               | female | male   | all
+        recovery_rate                     | 1.0    | 0.0    | 0.5
+        reliable_improvement_rate         | 1.0    | 0.0    | 0.5
+        reliable_recovery_rate            | 1.0    | 0.0    | 0.5
+        reliable_deterioration_rate       | 0.0    | 0.5    | 0.25
+        recovery_rate_ratio               | 2.0    | 0.0    | 1.0
+        reliable_deterioration_rate_ratio | 0.0    | 2.0    | 1.0
+    """, transposed=True)
     assert got == want
     got, want = compare(t, """
         dimension | reliable_improvement_rate_lo | reliable_improvement_rate_hi
@@ -98,12 +107,33 @@ def test_every_dimension_has_rows_and_people_without_a_profile_are_not_stated():
     no birth year or ethnicity, "not stated"; two-way groups read '<a> / <b>'."""
     t = build(SIX_PEOPLE)["outcomes_by_group"]
     got, want = compare(t, """
-        dimension                    | grp                     | finished_treatment
-        age_band                     | not stated              | 4
-        deprivation_quintile x gender | not stated / female    | 2
-        deprivation_quintile x gender | not stated / male      | 2
-        ethnicity x age_band         | not stated / not stated | 4
+        dimension                     | grp                     | finished_treatment
+        age_band                      | not stated              | 4
+        deprivation_quintile x gender | not stated / female     | 2
+        deprivation_quintile x gender | not stated / male       | 2
+        ethnicity x age_band          | not stated / not stated | 4
     """)
+    assert got == want
+
+
+def test_thresholds_at_their_edges():
+    """Caseness at PHQ-9 10 or GAD-7 8 (9 and 7 are not); reliable change at PHQ-9 6 and
+    GAD-7 4 (5 and 3 are not); a reliable fall with a reliable rise is neither.
+    x1 PHQ-9 fell 5: no improvement; x2 GAD-7 fell 4: improvement; x3 PHQ-9 rose 5: no
+    deterioration; x4 GAD-7 rose 4: deterioration; x5 9 and 7: no caseness; x6 PHQ-9 10 ->
+    9, GAD-7 7: caseness, recovered; x7 PHQ-9 fell 8 as GAD-7 rose 5: neither."""
+    rows = [*treated("x1", 20, 3, 15, 3), *treated("x2", 5, 15, 5, 11), *treated("x3", 5, 3, 10, 3),
+            *treated("x4", 5, 2, 5, 6), *treated("x5", 9, 7, 9, 7), *treated("x6", 10, 7, 9, 7),
+            *treated("x7", 20, 4, 12, 9)]
+    got, want = compare(build(rows)["outcomes_by_group"], """
+        dimension              | overall
+        finished_treatment     | 7
+        caseness               | 4
+        recovery               | 1
+        reliable_improvement   | 1
+        reliable_recovery      | 0
+        reliable_deterioration | 1
+    """, transposed=True)
     assert got == want
 
 
@@ -147,9 +177,18 @@ def test_disclosure_control_rounds_and_suppresses():
     rows = [r for i, s in enumerate(FOURTEEN) for r in treated(f"p{i:02}", *s)]
     t = build(rows, POLICY)["outcomes_by_group"]
     got, want = compare(t, """
-        dimension | finished_treatment | caseness | recovery | reliable_improvement | reliable_recovery | reliable_deterioration | mean_phq9_change | mean_gad7_change | recovery_rate | reliable_improvement_rate
-        overall   | 15 | 10 | NULL | 10 | NULL | NULL | -3.6 | -1.9 | NULL | 0.667
-    """)
+        dimension                 | overall
+        finished_treatment        | 15
+        caseness                  | 10
+        recovery                  | NULL
+        reliable_improvement      | 10
+        reliable_recovery         | NULL
+        reliable_deterioration    | NULL
+        mean_phq9_change          | -3.6
+        mean_gad7_change          | -1.9
+        recovery_rate             | NULL
+        reliable_improvement_rate | 0.667
+    """, transposed=True)
     assert got == want
 
 
@@ -162,8 +201,14 @@ def test_a_group_under_k_is_left_out_and_its_complement_hidden():
             for r in treated(f"p{i:02}", *s, gender="female" if i < 11 else "male")]
     t = build(rows, POLICY)["outcomes_by_group"]
     got, want = compare(t, """
-        dimension | grp    | finished_treatment | caseness | recovery | reliable_improvement | reliable_recovery | reliable_deterioration | mean_phq9_change
-        gender    | female | NULL | NULL | NULL | NULL | NULL | NULL | NULL
-        overall   | all    | 15   | 10   | NULL | 10   | NULL | NULL | -3.6
-    """)
+        dimension              | gender | overall
+        grp                    | female | all
+        finished_treatment     | NULL   | 15
+        caseness               | NULL   | 10
+        recovery               | NULL   | NULL
+        reliable_improvement   | NULL   | 10
+        reliable_recovery      | NULL   | NULL
+        reliable_deterioration | NULL   | NULL
+        mean_phq9_change       | NULL   | -3.6
+    """, transposed=True)
     assert got == want

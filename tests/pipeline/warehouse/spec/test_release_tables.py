@@ -55,7 +55,8 @@ def test_releases_is_one_row_describing_this_release(con):
         0001       | 2026.11.2      | 4            | 4               | 1
     """)
     assert got == want
-    assert con.execute("SELECT typeof(created_at) FROM releases").fetchall()[0][0] == "TIMESTAMP WITH TIME ZONE"
+    [(created_at,)] = con.execute("SELECT typeof(created_at) FROM releases").fetchall()
+    assert created_at == "TIMESTAMP WITH TIME ZONE"
 
 
 def test_a_release_is_made_only_when_a_table_changed(tmp_path):
@@ -64,7 +65,8 @@ def test_a_release_is_made_only_when_a_table_changed(tmp_path):
     assert release(tmp_path, PEOPLE, EXACT)[2:] == ("0001", True)
     assert release(tmp_path, PEOPLE, EXACT)[2:] == ("0001", False)
     more = PEOPLE + treated("e", 15, 10, 6, 5)
-    assert release(tmp_path, more, EXACT, {**META, "input_people": 5, "research_people": 5})[2:] == ("0002", True)
+    meta = {**META, "input_people": 5, "research_people": 5}
+    assert release(tmp_path, more, EXACT, meta)[2:] == ("0002", True)
     assert sorted(p.name for p in tmp_path.glob("research-*.duckdb")) == ["research-0001.duckdb",
                                                                            "research-0002.duckdb"]
 
@@ -75,18 +77,19 @@ def test_the_intersection_view_splits_the_two_way_rows(con):
     deteriorates reliably. All four are at caseness."""
     frame = con.sql("SELECT * FROM outcomes_by_intersection "
                     "ORDER BY dimension_a, dimension_b, group_a, group_b").pl()
+    assert set(frame["period"]) == {"2026-Q3"}
     got, want = compare(frame, """
-        period  | dimension_a          | group_a                | dimension_b | group_b    | finished_treatment | caseness | recovery | reliable_improvement | reliable_deterioration
-        2026-Q3 | deprivation_quintile | not stated             | gender      | female     | 2 | 2 | 1 | 2 | 0
-        2026-Q3 | deprivation_quintile | not stated             | gender      | male       | 1 | 1 | 0 | 0 | 0
-        2026-Q3 | deprivation_quintile | not stated             | gender      | not stated | 1 | 1 | 0 | 0 | 1
-        2026-Q3 | ethnicity            | Asian or Asian British | age_band    | 25-34      | 1 | 1 | 0 | 1 | 0
-        2026-Q3 | ethnicity            | White                  | age_band    | 35-44      | 2 | 2 | 1 | 1 | 0
-        2026-Q3 | ethnicity            | not stated             | age_band    | not stated | 1 | 1 | 0 | 0 | 1
-        2026-Q3 | ethnicity            | Asian or Asian British | gender      | female     | 1 | 1 | 0 | 1 | 0
-        2026-Q3 | ethnicity            | White                  | gender      | female     | 1 | 1 | 1 | 1 | 0
-        2026-Q3 | ethnicity            | White                  | gender      | male       | 1 | 1 | 0 | 0 | 0
-        2026-Q3 | ethnicity            | not stated             | gender      | not stated | 1 | 1 | 0 | 0 | 1
+        dimension_a          | group_a                | dimension_b | group_b    | finished_treatment | caseness | recovery | reliable_improvement | reliable_deterioration
+        deprivation_quintile | not stated             | gender      | female     | 2 | 2 | 1 | 2 | 0
+        deprivation_quintile | not stated             | gender      | male       | 1 | 1 | 0 | 0 | 0
+        deprivation_quintile | not stated             | gender      | not stated | 1 | 1 | 0 | 0 | 1
+        ethnicity            | Asian or Asian British | age_band    | 25-34      | 1 | 1 | 0 | 1 | 0
+        ethnicity            | White                  | age_band    | 35-44      | 2 | 2 | 1 | 1 | 0
+        ethnicity            | not stated             | age_band    | not stated | 1 | 1 | 0 | 0 | 1
+        ethnicity            | Asian or Asian British | gender      | female     | 1 | 1 | 0 | 1 | 0
+        ethnicity            | White                  | gender      | female     | 1 | 1 | 1 | 1 | 0
+        ethnicity            | White                  | gender      | male       | 1 | 1 | 0 | 0 | 0
+        ethnicity            | not stated             | gender      | not stated | 1 | 1 | 0 | 0 | 1
     """)
     assert got == want
 
@@ -101,11 +104,17 @@ def test_the_intersection_view_shows_the_protected_cells(tmp_path):
     with duckdb.connect(str(path), read_only=True) as c:
         frame = c.sql("SELECT * FROM outcomes_by_intersection ORDER BY dimension_a, dimension_b").pl()
     got, want = compare(frame, """
-        dimension_a          | group_a    | dimension_b | group_b    | finished_treatment | caseness | recovery | reliable_improvement | reliable_deterioration | reliable_improvement_rate
-        deprivation_quintile | not stated | gender      | not stated | 15 | 10 | NULL | 10 | NULL | 0.667
-        ethnicity            | not stated | age_band    | not stated | 15 | 10 | NULL | 10 | NULL | 0.667
-        ethnicity            | not stated | gender      | not stated | 15 | 10 | NULL | 10 | NULL | 0.667
-    """)
+        dimension_a               | deprivation_quintile | ethnicity  | ethnicity
+        group_a                   | not stated           | not stated | not stated
+        dimension_b               | gender               | age_band   | gender
+        group_b                   | not stated           | not stated | not stated
+        finished_treatment        | 15                   | 15         | 15
+        caseness                  | 10                   | 10         | 10
+        recovery                  | NULL                 | NULL       | NULL
+        reliable_improvement      | 10                   | 10         | 10
+        reliable_deterioration    | NULL                 | NULL       | NULL
+        reliable_improvement_rate | 0.667                | 0.667      | 0.667
+    """, transposed=True)
     assert got == want
 
 

@@ -54,9 +54,20 @@ def test_sessions_by_risk_level_and_escalation():
     s3, connected in s1, s2, s3, s7 (s3's was before its flag)."""
     t = build(PEOPLE)["safety_escalation"]
     got, want = compare(t, """
-        period  | dimension | sessions | sessions_flag_low | sessions_flag_moderate | sessions_flag_high | sessions_flag_imminent | sessions_high_flag | sessions_escalation_offered | sessions_escalation_accepted | sessions_escalation_declined | sessions_escalation_connected | escalation_declined_rate
-        2026-09 | overall   | 7        | 1 | 1 | 4 | 1 | 5 | 4 | 3 | 1 | 4 | 0.25
-    """)
+        period                        | 2026-09
+        dimension                     | overall
+        sessions                      | 7
+        sessions_flag_low             | 1
+        sessions_flag_moderate        | 1
+        sessions_flag_high            | 4
+        sessions_flag_imminent        | 1
+        sessions_high_flag            | 5
+        sessions_escalation_offered   | 4
+        sessions_escalation_accepted  | 3
+        sessions_escalation_declined  | 1
+        sessions_escalation_connected | 4
+        escalation_declined_rate      | 0.25
+    """, transposed=True)
     assert got == want
 
 
@@ -67,14 +78,27 @@ def test_time_to_a_human_per_session_and_per_flag():
     percentile: 40."""
     t = build(PEOPLE)["safety_escalation"]
     got, want = compare(t, """
-        dimension | sessions_high_flag_never_connected | sessions_connected_within_15_min | sessions_connected_within_60_min | never_connected_rate | connected_within_15_min_rate | connected_within_60_min_rate | median_minutes_to_connection | p90_minutes_to_connection
-        overall   | 2 | 1 | 3 | 0.4 | 0.2 | 0.6 | 20.0 | 40.0
-    """)
+        dimension                          | overall
+        sessions_high_flag_never_connected | 2
+        sessions_connected_within_15_min   | 1
+        sessions_connected_within_60_min   | 3
+        never_connected_rate               | 0.4
+        connected_within_15_min_rate       | 0.2
+        connected_within_60_min_rate       | 0.6
+        median_minutes_to_connection       | 20.0
+        p90_minutes_to_connection          | 40.0
+    """, transposed=True)
     assert got == want
     got, want = compare(t, """
-        dimension | flags_high | flags_high_never_connected | flags_connected_within_15_min | flags_connected_within_60_min | flags_never_connected_rate | flags_connected_within_15_min_rate | flags_connected_within_60_min_rate
-        overall   | 6          | 2                          | 2                             | 4                             | 0.333                      | 0.333                              | 0.667
-    """)
+        dimension                          | overall
+        flags_high                         | 6
+        flags_high_never_connected         | 2
+        flags_connected_within_15_min      | 2
+        flags_connected_within_60_min      | 4
+        flags_never_connected_rate         | 0.333
+        flags_connected_within_15_min_rate | 0.333
+        flags_connected_within_60_min_rate | 0.667
+    """, transposed=True)
     assert got == want
 
 
@@ -82,12 +106,15 @@ def test_model_version_and_channel_are_the_sessions_own():
     """s4 and s5 ran on m-2 (u1's s1 on m-1 counts there), s7 on the web."""
     t = build(PEOPLE)["safety_escalation"]
     got, want = compare(t, """
-        dimension     | grp | sessions | sessions_flag_low | sessions_high_flag | sessions_high_flag_never_connected | flags_high | never_connected_rate
-        channel       | app | 6        | 1                 | 4                  | 2                                  | 5          | 0.5
-        channel       | web | 1        | 0                 | 1                  | 0                                  | 1          | 0.0
-        model_version | m-1 | 5        | 0                 | 4                  | 1                                  | 5          | 0.25
-        model_version | m-2 | 2        | 1                 | 1                  | 1                                  | 1          | 1.0
-    """)
+        dimension                          | channel | channel | model_version | model_version
+        grp                                | app     | web     | m-1           | m-2
+        sessions                           | 6       | 1       | 5             | 2
+        sessions_flag_low                  | 1       | 0       | 0             | 1
+        sessions_high_flag                 | 4       | 1       | 4             | 1
+        sessions_high_flag_never_connected | 2       | 0       | 1             | 1
+        flags_high                         | 5       | 1       | 5             | 1
+        never_connected_rate               | 0.5     | 0.0     | 0.25          | 1.0
+    """, transposed=True)
     assert got == want
 
 
@@ -96,9 +123,11 @@ def test_the_targets_come_from_the_policy():
     s1's two and s7's; no 15- or 60-minute columns."""
     t = build(PEOPLE, with_safety(EXACT, connection_targets_minutes=(30,)))["safety_escalation"]
     got, want = compare(t, """
-        dimension | sessions_connected_within_30_min | flags_connected_within_30_min | connected_within_30_min_rate
-        overall   | 2                                | 3                             | 0.4
-    """)
+        dimension                        | overall
+        sessions_connected_within_30_min | 2
+        flags_connected_within_30_min    | 3
+        connected_within_30_min_rate     | 0.4
+    """, transposed=True)
     assert got == want
     assert not [c for c in t.frame.columns if "within_15" in c or "within_60" in c]
 
@@ -125,7 +154,19 @@ def test_disclosure_control_rounds_and_suppresses():
     side of the median: shown. 10 / 15 within 15 minutes: 0.667."""
     t = build(crowd(), POLICY)["safety_escalation"]
     got, want = compare(t, """
-        dimension | sessions | sessions_flag_low | sessions_high_flag | sessions_escalation_offered | sessions_escalation_accepted | sessions_escalation_declined | sessions_high_flag_never_connected | sessions_connected_within_15_min | flags_high | flags_high_never_connected | median_minutes_to_connection | never_connected_rate | connected_within_15_min_rate
-        overall   | 25 | 0 | 15 | 15 | 10 | NULL | NULL | 10 | 15 | NULL | 5.0 | NULL | 0.667
-    """)
+        dimension                          | overall
+        sessions                           | 25
+        sessions_flag_low                  | 0
+        sessions_high_flag                 | 15
+        sessions_escalation_offered        | 15
+        sessions_escalation_accepted       | 10
+        sessions_escalation_declined       | NULL
+        sessions_high_flag_never_connected | NULL
+        sessions_connected_within_15_min   | 10
+        flags_high                         | 15
+        flags_high_never_connected         | NULL
+        median_minutes_to_connection       | 5.0
+        never_connected_rate               | NULL
+        connected_within_15_min_rate       | 0.667
+    """, transposed=True)
     assert got == want

@@ -70,13 +70,13 @@ def test_rates_from_the_released_counts():
     sessions (none in August: no rate)."""
     t = build(PEOPLE)["safety_reconciliation"]
     got, want = compare(t, """
-        period  | dimension     | grp          | item9_missed_rate | no_escalation_offered_rate | never_connected_rate
-        2026-08 | model_version | not recorded | 1.0               | NULL                       | NULL
-        2026-08 | overall       | all          | 1.0               | NULL                       | NULL
-        2026-09 | model_version | m-1          | 0.5               | 0.0                        | 0.0
-        2026-09 | model_version | m-2          | 1.0               | 0.5                        | 1.0
-        2026-09 | overall       | all          | 0.667             | 0.333                      | 0.667
-    """)
+        period                     | 2026-08       | 2026-08 | 2026-09       | 2026-09       | 2026-09
+        dimension                  | model_version | overall | model_version | model_version | overall
+        grp                        | not recorded  | all     | m-1           | m-2           | all
+        item9_missed_rate          | 1.0           | 1.0     | 0.5           | 1.0           | 0.667
+        no_escalation_offered_rate | NULL          | NULL    | 0.0           | 0.5           | 0.333
+        never_connected_rate       | NULL          | NULL    | 0.0           | 1.0           | 0.667
+    """, transposed=True)
     assert got == want
 
 
