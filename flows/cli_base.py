@@ -69,7 +69,7 @@ console = Console(stderr=True, soft_wrap=True)  # messages are never wrapped mid
 out = Console()
 
 RAW = typer.Option(Path("data/raw"), "--raw", help="Raw root: *.jsonl / *.jsonl.gz files under it.")
-DATA = typer.Option(Path("data"), "--data", help="Data folder: vault, keys, warehouse, audit, Prefect home.")
+DATA = typer.Option(Path("data"), "--data", help="Data folder: vault, keys, audit, staging, orchestrator home.")
 POLICIES = typer.Option(Path("policies"), "--policies", help="Folder of policy YAML files.")
 PUBLISH = typer.Option(
     None, "--publish", envvar="MHPIPE_PUBLISH_DIR", show_default=False,

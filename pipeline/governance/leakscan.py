@@ -4,7 +4,7 @@ encoding that could hide one.
 For each file: its raw bytes, and inside them each canary as UTF-8, UTF-16 (LE and BE) and
 base64 (at the three alignments); gzip files are also scanned decompressed; DuckDB files are
 also read through DuckDB (its storage compresses strings), every non-BLOB column as text;
-SQLite files are read raw (strings are stored as is) and, for Prefect's database, their
+SQLite files are read raw (strings are stored as is) and, for the orchestrator's database, their
 pages decoded as well. Ciphertext is noise by design, so a hit there for short canaries is
 possible by chance: canaries should be 8+ characters. Reports files, bytes and hits; a hit
 names the file and the canary's number, never its value.

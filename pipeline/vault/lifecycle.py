@@ -58,9 +58,10 @@ class Lifecycle:
             return 0
         self.con.register("_probe_s", pl.DataFrame({"subject": sorted(subjects)}).to_arrow())
         try:
+            # fetchall: a result left open keeps the registered frame in use (DuckDB 2)
             return int(self.con.execute(
                 "SELECT count(*) FROM records WHERE dataset = ? AND subject IN (SELECT subject FROM _probe_s)",
-                [dataset]).fetchone()[0])
+                [dataset]).fetchall()[0][0])
         finally:
             self.con.unregister("_probe_s")
 

@@ -1,39 +1,51 @@
-"""The policy/engine vocabulary (pipeline/entities.py): loadable without the engine, and the
-same names the de-identification package uses."""
+"""The entity vocabulary: a small module the policy model uses without loading the engine."""
 
 from __future__ import annotations
 
 import ast
-import re
+import subprocess
+import sys
+import typing
 from pathlib import Path
 
-import pipeline.deid as deid
-from pipeline import entities
-from pipeline.deid.operators import _REPLACERS
+import pipeline.entities as entities
 
-SOURCE = Path(entities.__file__)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_imports_nothing_from_the_pipeline():
-    """So that a policy can be validated without loading spaCy or Presidio."""
-    tree = ast.parse(SOURCE.read_text(encoding="utf-8"))
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported == {"__future__"}
+def test_the_vocabulary_imports_nothing_from_the_pipeline():
+    tree = ast.parse(Path(entities.__file__).read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert [m for m in imported if m.split(".")[0] == "pipeline"] == []
 
 
-def test_entity_types_are_unique_upper_case_names():
-    assert len(entities.KNOWN_ENTITIES) == len(set(entities.KNOWN_ENTITIES))
-    assert all(re.fullmatch(r"[A-Z][A-Z_]*", e) for e in entities.KNOWN_ENTITIES)
-    assert {"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "UK_NHS"} <= set(entities.KNOWN_ENTITIES)
+def test_loading_the_policy_model_does_not_load_the_engine():
+    code = ("import sys, pipeline.policy; "
+            "print(sorted(m for m in sys.modules if m.startswith(('pipeline.deid', 'spacy', "
+            "'presidio_analyzer'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
-def test_operators_are_exactly_those_the_engine_implements():
-    assert entities.OPERATORS == ("placeholder", "redact", "mask", "hash")
-    assert set(_REPLACERS) == set(entities.OPERATORS)
+def test_policy_and_engine_share_one_vocabulary():
+    import pipeline.deid as deid
+    import pipeline.policy as policy
 
-
-def test_the_deid_package_re_exports_the_same_objects():
     assert deid.KNOWN_ENTITIES is entities.KNOWN_ENTITIES
-    assert deid.OPERATORS is entities.OPERATORS
-    assert deid.LANGUAGE is entities.LANGUAGE == "en"
+    assert deid.LANGUAGE is entities.LANGUAGE and deid.OPERATORS is entities.OPERATORS
+    assert typing.get_args(policy.Entity) == entities.KNOWN_ENTITIES
+    assert typing.get_args(policy.OperatorName) == entities.OPERATORS
+
+
+def test_the_vocabulary_names_every_type_the_models_map_to():
+    assert len(set(entities.KNOWN_ENTITIES)) == len(entities.KNOWN_ENTITIES)
+    assert {"DATE_TIME", "NRP", "ORGANIZATION"} <= set(entities.KNOWN_ENTITIES)
+
+
+def test_the_policy_accepts_the_new_types():
+    from pipeline.policy import Deidentification
+
+    d = Deidentification(entities=("PERSON", "DATE_TIME", "NRP"), operators={"NRP": "redact"})
+    assert d.entities == ("PERSON", "DATE_TIME", "NRP")

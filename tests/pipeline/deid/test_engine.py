@@ -57,6 +57,32 @@ def test_skipped_spacy_components_cannot_change_the_entities():
     ents = lambda nlp: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
     assert ents(lean) == ents(full)
 
+@pytest.mark.filterwarnings("ignore:NLP recognizer")
+def test_a_recognizer_file_without_the_spacy_recognizer_fails_loudly(tmp_path):
+    """Presidio adds its spaCy recognizer to a file that leaves it out: the engine refuses a
+    registry that differs from its file rather than run what the file does not say."""
+    import yaml
+
+    from pipeline.deid import RECOGNIZERS_FILE, Engine
+
+    config = yaml.safe_load(RECOGNIZERS_FILE.read_text())
+    config["recognizers"] = [r for r in config["recognizers"] if r["name"] != "SpacyRecognizer"]
+    short = tmp_path / "recognizers.yaml"
+    short.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"loaded, not declared \['SpacyRecognizer'\]"):
+        Engine(recognizers_file=short)
+
+
+def test_the_recognizer_file_can_be_chosen_by_environment(monkeypatch, tmp_path):
+    from pipeline.deid import RECOGNIZERS_ENV, RECOGNIZERS_FILE
+    from pipeline.deid.engine import recognizers_path
+
+    monkeypatch.delenv(RECOGNIZERS_ENV, raising=False)
+    assert recognizers_path() == RECOGNIZERS_FILE
+    monkeypatch.setenv(RECOGNIZERS_ENV, str(tmp_path / "other.yaml"))
+    assert recognizers_path() == tmp_path / "other.yaml"
+
+
 def test_a_broken_recognizer_file_fails_loudly(tmp_path):
     from pipeline.deid import Engine
 
@@ -65,10 +91,12 @@ def test_a_broken_recognizer_file_fails_loudly(tmp_path):
     with pytest.raises(Exception):
         Engine(recognizers_file=bad)
 
-def test_every_entity_a_policy_may_name_is_one_the_engine_reports(engine):
+def test_the_entity_vocabulary_is_exactly_what_the_engine_can_report(engine):
+    """A policy may name every type the engine reports (DATE_TIME and NRP included), and
+    nothing else."""
     from pipeline.deid import KNOWN_ENTITIES
 
-    assert set(KNOWN_ENTITIES) <= set(engine.entities)
+    assert sorted(KNOWN_ENTITIES) == sorted(engine.entities)
     from pipeline.deid.recognizers import all_recognizer_classes
 
     # every recognizer class of ours is loaded, by its own class (a name Presidio also uses
@@ -99,3 +127,40 @@ def test_redact_entities_are_exactly_what_the_text_masked(tmp_path):
     import re
 
     assert re.sub(r"<[A-Z_]+_\d+>", "<X>", second["text"]) == "".join(rebuilt)
+
+
+def test_types_the_model_may_report_beyond_the_policy_list_are_masked(engine, monkeypatch):
+    """Fail closed through the real engine: with a NER configuration that keeps spaCy's NORP,
+    DATE and TIME (reported as NRP and DATE_TIME, types the shipped policy does not list),
+    the shipped policy's operators still replace them."""
+    from presidio_analyzer.nlp_engine import NerModelConfiguration
+
+    from pipeline.deid.redact import operator_factory
+    from pipeline.policy import load_policy
+    from tests.conftest import POLICIES
+
+    policy = load_policy(POLICIES).policy
+    assert not {"NRP", "DATE_TIME"} & set(policy.deidentification.entities)
+    nlp = engine.analyzer.nlp_engine
+    pinned = nlp.ner_model_configuration
+    keeping = NerModelConfiguration(
+        model_to_presidio_entity_mapping={**pinned.model_to_presidio_entity_mapping,
+                                          "NORP": "NRP", "DATE": "DATE_TIME", "TIME": "DATE_TIME"},
+        labels_to_ignore=[x for x in pinned.labels_to_ignore if x not in ("NORP", "DATE", "TIME")])
+    monkeypatch.setattr(nlp, "ner_model_configuration", keeping)
+    text = "my Muslim family moved here last Tuesday at 5pm"
+    found = engine.analyze([text])[0]
+    assert {(text[s.start:s.end], s.entity_type) for s in found} >= {
+        ("Muslim", "NRP"), ("last Tuesday", "DATE_TIME"), ("5pm", "DATE_TIME")}
+    out = operator_factory(policy, None)().apply(text, found)
+    assert out == "my <NRP_1> family moved here <DATE_TIME_1> at <DATE_TIME_2>"
+
+
+def test_an_organisation_is_masked_with_the_shipped_policy(engine):
+    from pipeline.deid.redact import operator_factory
+    from pipeline.policy import load_policy
+    from tests.conftest import POLICIES
+
+    text = "i emailed Barclays about my debt"
+    out = operator_factory(load_policy(POLICIES).policy, None)().apply(text, engine.analyze([text])[0])
+    assert out == "i emailed <ORGANIZATION_1> about my debt"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.deid import Operator, Span
+import pytest
+
+from pipeline.deid import UNLISTED_OPERATOR, Operator, Span
 
 
 def test_placeholders_are_consistent_within_a_conversation():
@@ -19,10 +21,50 @@ def test_other_operators():
     assert hashed.startswith("hi <PERSON:") and "Sam" not in hashed
     assert hashed == Operator("hash", b"k" * 32).apply("hi sam", span)
 
-def test_operator_per_entity_and_entity_filter():
+def test_operator_per_entity_and_a_type_the_policy_does_not_list():
     spans = [Span(0, 3, "PERSON", 1.0), Span(7, 9, "AGE", 1.0), Span(13, 16, "URL", 1.0)]
     op = Operator("placeholder", b"k" * 32, {"AGE": "redact"}, frozenset({"PERSON", "AGE"}))
-    assert op.apply("Sam is 34 at x.y", spans) == "<PERSON_1> is <REDACTED> at x.y"
+    # URL is not listed: still replaced (fail closed), with a type placeholder
+    assert op.apply("Sam is 34 at x.y", spans) == "<PERSON_1> is <REDACTED> at <URL_1>"
+
+
+def test_fail_closed_every_type_found_is_replaced_whatever_the_list():
+    text = "Acme Ltd said on Monday that the Kurdish staff of Sam stay"
+    found = [Span(0, 8, "ORGANIZATION", 0.85), Span(17, 23, "DATE_TIME", 0.85),
+             Span(33, 40, "NRP", 0.85), Span(50, 53, "PERSON", 0.86)]
+    for kind in ("redact", "hash", "mask", "placeholder"):
+        op = Operator(kind, b"k" * 32, entities=frozenset({"PERSON"}))
+        out, masked = op.redact(text, found)
+        assert [(s.start, s.end) for s in masked] == [(s.start, s.end) for s in found], kind
+        for secret in ("Acme", "Monday", "Kurdish", "Sam"):
+            assert secret not in out, (kind, secret)
+        # the listed type gets the policy's operator; the others a type placeholder
+        assert "<ORGANIZATION_1>" in out and "<DATE_TIME_1>" in out and "<NRP_1>" in out, kind
+        assert ("<PERSON_1>" in out) == (kind == "placeholder"), kind
+    # an operator the policy names for an unlisted type is used
+    op = Operator("placeholder", entities=frozenset({"PERSON"}), per_entity={"NRP": "redact"})
+    assert op.apply(text, found).count("<REDACTED>") == 1
+    assert op.operator_for("NRP") == "redact" and op.operator_for("DATE_TIME") == UNLISTED_OPERATOR
+
+
+def test_an_unknown_operator_is_refused():
+    with pytest.raises(ValueError, match="unknown operators"):
+        Operator("shred")
+    with pytest.raises(ValueError, match="unknown operators"):
+        Operator(per_entity={"PERSON": "shred"})
+
+
+def test_the_operators_implemented_are_exactly_the_names_policies_may_use(monkeypatch):
+    import runpy
+
+    import pipeline.entities
+    from pipeline.deid import operators
+
+    assert set(operators._REPLACERS) == set(pipeline.entities.OPERATORS)
+    # a name added to the vocabulary without an implementation stops the import
+    monkeypatch.setattr(pipeline.entities, "OPERATORS", (*pipeline.entities.OPERATORS, "shred"))
+    with pytest.raises(RuntimeError, match="shred"):
+        runpy.run_path(operators.__file__)
 
 def test_re_masking_respects_token_boundaries_and_common_words():
     op = Operator()
@@ -55,7 +97,7 @@ def test_a_number_spelled_partly_in_words_is_never_a_public_line():
     assert op.apply(text, found) == "text me on <PHONE_NUMBER_1>"
 
 
-def test_a_span_stays_masked_when_only_a_merged_type_is_wanted():
-    op = Operator(entities=frozenset({"LOCATION"}))
+def test_a_span_is_replaced_as_a_merged_type_the_policy_lists():
+    op = Operator("redact", entities=frozenset({"LOCATION"}), per_entity={"LOCATION": "placeholder"})
     found = [Span(10, 15, "ORGANIZATION", 0.85, ("LOCATION",))]
     assert op.apply("i live in Derby", found) == "i live in <LOCATION_1>"

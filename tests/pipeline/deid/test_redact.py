@@ -30,3 +30,21 @@ def test_dataset_operators_and_unknown_dataset():
     assert out["text"] == "i am <REDACTED>"
     with pytest.raises(KeyError, match="unknown dataset"):
         list(redact_lines(["{}"], policy, "nope"))
+
+
+
+def test_types_the_engine_finds_but_the_policy_does_not_list_are_still_replaced():
+    """Fail closed, through the real engine: a policy that lists only AGE (redacted) still
+    gets the name, organisation, e-mail address and date replaced, with type placeholders."""
+    policy = load_policy(POLICIES).policy
+    deid = policy.deidentification.model_copy(
+        update={"entities": ("AGE",), "operators": {}, "default_operator": "redact"})
+    policy = policy.model_copy(update={"deidentification": deid})
+    text = "i'm jess, 17, i emailed Barclays from jo.b@clinic.internal on 3rd March 1991"
+    [out] = redact_lines([json.dumps({"id": 1, "text": text})], policy)
+    for secret in ("jess", "17", "Barclays", "jo.b@clinic.internal", "3rd March 1991"):
+        assert secret not in out["text"], secret
+    assert [e["entity_type"] for e in out["entities"]] == [
+        "PERSON", "AGE", "ORGANIZATION", "EMAIL_ADDRESS", "DATE"]
+    assert out["text"] == ("i'm <PERSON_1>, <REDACTED>, i emailed <ORGANIZATION_1> from "
+                           "<EMAIL_ADDRESS_1> on <DATE_1>")

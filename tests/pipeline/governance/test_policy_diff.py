@@ -1,5 +1,5 @@
 """`policy_diff` (pipeline/governance/policy_diff.py): what changed between two policies, in
-words, one line per change. The CLI around it is tested in tests/flows/test_policy_cli.py."""
+words, one line per change. The CLI around it is tested in tests/flows/test_cli_governance.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.deid.recognizers import ChatDateRecognizer, RecordNumberRecognizer
+from pipeline.deid.recognizers import ChatDateRecognizer, FullDateRecognizer, RecordNumberRecognizer
 from tests.pipeline.deid.recognizers.conftest import (Cases, assert_found, assert_nothing, negatives,
                                                    positives, spans)
 
@@ -93,3 +93,13 @@ def test_digit_rules():
     assert ids.validate_result("3/4") is False and ids.validate_result("12/10/2020") is False
     assert ids.validate_result("18403/91") is None
     assert ChatDateRecognizer().analyze("for 3 years", ["DATE"]) == []
+
+
+def test_full_date_recognizer_is_the_date_recognizer_under_its_old_name():
+    """FullDateRecognizer is not registered by that name: it is ChatDateRecognizer (whose
+    cases above run through the engine), and it finds and tags what that one does."""
+    assert FullDateRecognizer is ChatDateRecognizer
+    text = "born on 03/11/1991, not for three years"
+    found = FullDateRecognizer().analyze(text, ["DATE"])
+    assert [(r.start, r.end, r.entity_type, r.recognition_metadata["recognizer_name"]) for r in found] == \
+        [(8, 18, "DATE", "ChatDateRecognizer")]

@@ -1,11 +1,19 @@
-"""Each recognizer, positive and negative, through the real engine (pinned spaCy model)."""
+"""Each recognizer, positive and negative, through the real engine (pinned spaCy model); every
+registered recognizer has exact cases of its own (so deleting one fails a test)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.deid.recognizers import (ChatDateRecognizer, ChatPhoneRecognizer, first_and_last_names,
-                                  nickname_stems, place_names)
+from pipeline.deid.recognizers import (ChatDateRecognizer, ChatPhoneRecognizer, all_recognizer_classes,
+                                  first_and_last_names, nickname_stems, place_names)
+from tests.pipeline.deid.recognizers import (test_dates_ids, test_names, test_numbers, test_online,
+                                             test_places)
+from tests.pipeline.deid.recognizers.conftest import recognizer_class, registered
+
+# one test file per recognizer module; Presidio's own recognizers are filed by what they find
+CASE_FILES = {"names": test_names, "places": test_places, "numbers": test_numbers,
+              "dates_ids": test_dates_ids, "online": test_online}
 
 
 def found(engine, text):
@@ -86,3 +94,28 @@ def test_data_comes_from_maintained_packages():
 
 def test_nhs_number_beats_a_phone_reading(engine):
     assert found(engine, "nhs 943 476 5919") == [("943 476 5919", "UK_NHS")]
+
+
+def test_every_registered_recognizer_has_exact_cases():
+    """The recognizers with cases are exactly those the shipped file registers: a recognizer
+    added without cases, or cases left for one removed, fail here."""
+    entries, _ = registered()
+    keys = [name for module in CASE_FILES.values() for name in module.CASES]
+    assert len(keys) == len(set(keys)), "a recognizer has cases in two files"
+    assert set(keys) == set(entries), (sorted(set(entries) - set(keys)), sorted(set(keys) - set(entries)))
+    for module in CASE_FILES.values():
+        for name, cases in module.CASES.items():
+            assert cases.found and cases.nothing, name
+            assert all(0 <= a < b <= len(t) for t, (a, b, _) in cases.found), name
+            recognizer_class(name)  # a class Presidio's registry can load by that name
+
+
+def test_our_recognizers_have_their_cases_in_their_module_test_file():
+    for cls in all_recognizer_classes():
+        module = cls.__module__.rsplit(".", 1)[1]
+        assert cls.__name__ in CASE_FILES[module].CASES, (cls.__name__, module)
+
+
+def test_the_engine_loads_exactly_the_registered_recognizers(engine):
+    entries, _ = registered()
+    assert sorted(r.name for r in engine.analyzer.registry.recognizers) == sorted(entries)

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
-from pipeline.governance.consent import allowed_subjects, exclusion_reasons, latest_profile
+from pipeline.governance.consent import ledger
 from pipeline.intake.contract import EVENT_TYPES
 from pipeline.intake.prepare import _schema
 from pipeline.policy import Policy, load_policy
@@ -122,10 +122,9 @@ def population(f: dict[str, pl.DataFrame], policy: Policy = POLICY, now: datetim
                ) -> tuple[set[str], pl.DataFrame]:
     """(research population, reason per person), from the consent ledger as a run does."""
     subjects = {s for frame in f.values() for s in frame["subject"].to_list()}
-    birth_years = latest_profile(f["profile"]).select("subject", "birth_year").drop_nulls()
+    consent = ledger(f, subjects, policy, now)
     purpose = policy.publication.purpose
-    research = allowed_subjects(f["consent"], birth_years, subjects, policy, now)[purpose]
-    return research, exclusion_reasons(f["consent"], birth_years, subjects, policy, purpose, now)
+    return consent.allowed[purpose], consent.reasons(purpose)
 
 
 def build(rows: list[Row], policy: Policy = EXACT, cutoff: str | None = None) -> dict[str, Table]:
