@@ -81,8 +81,10 @@ class Deidentification(_Frozen):
 
     languages: tuple[Literal[LANGUAGE], ...] = _d(  # type: ignore[valid-type]
         "Locales with a model (en only); text in other languages is not kept.", default=(LANGUAGE,))
-    entities: tuple[Entity, ...] = _d("Entity types replaced in message text (not empty).",
-                                      default=KNOWN_ENTITIES, min_length=1)
+    entities: tuple[Entity, ...] = _d(
+        "Entity types given the policy's operators (not empty). A type the engine reports that "
+        "is not listed is still replaced, with a type placeholder (fail closed).",
+        default=KNOWN_ENTITIES, min_length=1)
     default_operator: OperatorName = _d(
         "placeholder (<PERSON_1>, numbered per conversation), redact, mask (*) or hash (keyed).",
         default="placeholder")

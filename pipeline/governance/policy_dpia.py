@@ -11,7 +11,7 @@ descriptions are stewards' free text and are escaped, never read as Markdown.
 
 from __future__ import annotations
 
-from pipeline.deid import KNOWN_ENTITIES
+from pipeline.entities import KNOWN_ENTITIES
 from pipeline.disclosure_floors import (ALL_OR_NONE_MIN_DENOMINATOR, MINIMUM_GROUP_SIZE, ROUNDING_BASE,
                                SUPPRESSION_THRESHOLD)
 from pipeline.policy import Dataset, LoadedPolicy, Policy
@@ -128,12 +128,13 @@ def _dataset(name: str, ds: Dataset, p: Policy) -> list[str]:
 def _deid(p: Policy) -> list[str]:
     d = p.deidentification
     ops = [(f"`{e}`", _op(d.operators.get(e, d.default_operator), e)) for e in d.entities]
-    untouched = [e for e in KNOWN_ENTITIES if e not in d.entities]
+    unlisted = [e for e in KNOWN_ENTITIES if e not in d.entities]
     return (["## De-identification of message text", "",
              f"- languages: {_list(d.languages)} (text of sessions in any other language is not "
              "kept)",
              f"- default operator: {_op(d.default_operator)}",
-             f"- entity types recognised but not replaced: {_list(untouched)}",
+             f"- entity types recognised but not listed (still replaced, with a type "
+             f"placeholder: fail closed): {_list(unlisted)}",
              f"- public crisis and support numbers kept as written: {_list(d.public_numbers)}",
              "", "Entity types replaced, and how (datasets may override, see Datasets):", ""]
             + _table(("entity type", "operator"), ops))

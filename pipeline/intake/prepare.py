@@ -126,8 +126,7 @@ def prepare_file(
     renderers = _renderers(policy, keys, key)
     operators: dict[tuple[str, str], Operator] = {}
     rendered: dict[str, dict[str, str]] = {}
-    entities: Counter[str] = Counter()
-    wanted = set(policy.policy.deidentification.entities)
+    entities: Counter[str] = Counter()  # every type found is replaced (fail closed), listed or not
     # Conversation order, so placeholder numbers follow the dialogue.
     order = sorted(range(len(messages)), key=lambda i: (messages[i].session_id, messages[i].turn))
     for i in order:
@@ -136,7 +135,7 @@ def prepare_file(
             name: operators.setdefault((name, msg.session_id), make()).apply(msg.text, found)
             for name, make in renderers.items()
         }
-        entities.update(s.entity_type for s in found if s.entity_type in wanted)
+        entities.update(s.entity_type for s in found)
 
     records = []
     for ev in new:

@@ -99,6 +99,20 @@ def check_spacy_model() -> Check:
     return Check("spaCy model", OK, detail)
 
 
+def check_recognizers() -> Check:
+    """Which recognizer file the engine will load: a replaced file can weaken
+    de-identification, so an override is a warning an operator must see."""
+    import os
+
+    from pipeline.deid.engine import RECOGNIZERS_ENV, RECOGNIZERS_FILE
+
+    override = os.environ.get(RECOGNIZERS_ENV)
+    if override:
+        return Check("recognizers", WARN, f"${RECOGNIZERS_ENV} replaces the shipped file: {override}",
+                     f"unset ${RECOGNIZERS_ENV} unless a data steward approved that file")
+    return Check("recognizers", OK, f"the shipped file {RECOGNIZERS_FILE.name}")
+
+
 def check_policy(policies: Path, today: date) -> Check:
     from pipeline.policy import PolicyError, load_policy
 
@@ -314,7 +328,8 @@ def run_checks(data: Path, policies: Path, publish: Path | None = None,
     results = [check_python(), *check_packages(packages)]
     if extra is not None:
         results += extra()
-    results += [check_spacy_model(), check_policy(Path(policies), today or date.today()),
+    results += [check_spacy_model(), check_recognizers(),
+                check_policy(Path(policies), today or date.today()),
                 check_data_folder(data)]
     try:
         layout = Layout(data, publish)

@@ -2,8 +2,13 @@
 points inside the long stages), then run again; the result must equal an uninterrupted run:
 same warehouse tables, same vault contents by record id, every line accounted for once.
 
-Each point costs two real runs (~25 s with Prefect's start-up); all points run in CI.
-`MHPIPE_KILL_POINTS=keys-checked,publish-swap` narrows a local run."""
+The uninterrupted reference is a plain `mhpipe run` with its own temporary Prefect server.
+The killed runs and their re-runs talk to one Prefect API server shared by this module
+(started like `mhpipe run`'s temporary server, on its own port and database), so each of
+the two runs per point skips the server start-up; every point keeps its own data folder and
+Prefect home, and nothing the comparison reads (vault, release, ingest registry) is in
+Prefect's database. All points run in CI; `MHPIPE_KILL_POINTS=keys-checked,publish-swap`
+narrows a local run."""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -46,10 +54,16 @@ def _kill_servers_of(prefect_home: Path) -> None:
                 pass
 
 
-def mhpipe_run(raw: Path, data: Path, failpoint: str | None = None) -> subprocess.CompletedProcess:
+def mhpipe_run(raw: Path, data: Path, failpoint: str | None = None,
+               api_url: str | None = None) -> subprocess.CompletedProcess:
+    """`mhpipe run` in a subprocess: with its own temporary Prefect server, or against the
+    Prefect API at `api_url`."""
     home = data.parent / f"{data.name}-prefect"
     env = {**os.environ, "PREFECT_HOME": str(home)}
     env.pop(failpoints.ENV, None)
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     if failpoint:
         env[failpoints.ENV] = failpoint
     logs = data.parent / f"{data.name}-{'killed' if failpoint else 'run'}.log"
@@ -85,6 +99,68 @@ def state(data: Path) -> dict:
             "records": records, "registry": registry}
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SharedServer:
+    """A Prefect API server process, started at once and awaited on first use."""
+
+    def __init__(self, home: Path) -> None:
+        import prefect
+
+        self.home, port = home, _free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "0",
+               "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        env.pop("PREFECT_API_URL", None)
+        env.pop(failpoints.ENV, None)
+        self.log = open(home / "server.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+             "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.ready = False
+
+    def api_url(self) -> str:
+        deadline = time.monotonic() + 180
+        while not self.ready:
+            assert self.proc.poll() is None, (self.home / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                    self.ready = r.status == 200
+            except OSError:
+                pass
+            assert self.ready or time.monotonic() < deadline, "the shared server did not start"
+            time.sleep(0 if self.ready else 0.2)
+        return self.url
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """One Prefect API server for the module's killed runs and re-runs: the same app, mode
+    and settings as the temporary server `mhpipe run` starts, on a free loopback port, with
+    its database in a folder of its own. It starts while the reference run is built (the
+    test asks for it first) and is stopped at the end of the module."""
+    server = SharedServer(tmp_path_factory.mktemp("kill-prefect-api"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
@@ -101,12 +177,13 @@ def reference(tmp_path_factory):
 
 @pytest.mark.flow
 @pytest.mark.parametrize("point", SELECTED)
-def test_killed_run_reruns_to_the_same_result(reference, tmp_path, point):
+def test_killed_run_reruns_to_the_same_result(prefect_server, reference, tmp_path, point):
     raw, template, expected = reference
+    prefect_api = prefect_server.api_url()
     data = with_keys(template, tmp_path / "data")
-    killed = mhpipe_run(raw, data, point)
+    killed = mhpipe_run(raw, data, point, api_url=prefect_api)
     assert killed.returncode == -signal.SIGKILL, f"failpoint {point} was not reached"
-    again = mhpipe_run(raw, data)
+    again = mhpipe_run(raw, data, api_url=prefect_api)
     assert again.returncode == 0, again.stderr[-2000:]
     got = state(data)
     assert got == expected

@@ -106,3 +106,13 @@ def test_a_held_lock_and_an_unpinned_package_warn(data, monkeypatch, no_model):
     assert polars.status == doctor.WARN and "0.0.1" in polars.detail
     [missing] = doctor.check_packages(("no-such-package-mhpipe",))
     assert missing.status == doctor.FAIL and missing.hint
+
+
+def test_a_replaced_recognizer_file_is_a_warning(monkeypatch):
+    from pipeline.run.doctor import WARN, check_recognizers
+
+    monkeypatch.delenv("MHPIPE_RECOGNIZERS_FILE", raising=False)
+    assert check_recognizers().status == "ok"
+    monkeypatch.setenv("MHPIPE_RECOGNIZERS_FILE", "/tmp/fewer.yaml")
+    check = check_recognizers()
+    assert check.status == WARN and "/tmp/fewer.yaml" in check.detail
