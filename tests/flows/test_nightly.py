@@ -211,7 +211,8 @@ def test_a_failed_partition_does_not_block_the_others_and_is_retried(harness, cl
     _, registry = _vault_state(data)
     assert [r[0] for r in registry] == sorted(n for n, _ in files if n != victim)
     first = audit_payloads(data)[-1]
-    assert first["ingest"]["files_failed"] == [{"file": victim, "error": "partition failed"}]
+    assert first["ingest"]["files_failed"] == [{"file": victim, "kind": "stage_failed",
+                                                "error": "partition failed"}]
     assert (Layout(data).release).exists()
 
     published = table_digest(Layout(data).release)
@@ -249,7 +250,7 @@ def test_a_full_disk_stops_the_flow_before_retention_or_the_sweep_write(harness,
     layout = Layout(data)
     stray = layout.staging / ("0" * 64)  # a staged partition the sweep would remove
     stray.mkdir(parents=True)
-    before = {p: p.read_bytes() for p in (layout.vault, layout.keystore)}
+    before = {p: p.read_bytes() for p in (layout.vault, layout.keystore, layout.audit_log)}
     more = tmp_path / "more"
     shutil.copytree(sample_raw, more)
     (more / "extra.jsonl").write_text('{"event_id": "x"}\n')
@@ -259,7 +260,7 @@ def test_a_full_disk_stops_the_flow_before_retention_or_the_sweep_write(harness,
     with pytest.raises(stages.StorageError, match="MiB free"):
         nightly_batch(str(more), str(data), str(POLICIES), later)
     assert {p: p.read_bytes() for p in before} == before
-    assert stray.exists() and not layout.audit_log.exists()
+    assert stray.exists()  # the audit log is among `before`: no record was written
 
 
 def test_an_unsafe_model_version_raises_a_safety_alert_and_mhpipe_run_exits_3(harness, tmp_path):
