@@ -16,12 +16,13 @@ from pipeline import failpoints
 from pipeline.deid import analyze_texts
 from pipeline.governance import retention
 from pipeline.intake import partition
-from pipeline.intake.ingest import discover
+from pipeline.intake.ingest import discover, expanded_size, refused
+from pipeline.layout import Layout, parse_now
 from pipeline.policy import LoadedPolicy, load_policy
 from pipeline.run.summary import COMMIT_FAILED, REFUSED, failure
 from pipeline.vault.store import Vault
-from pipeline.layout import Layout, parse_now
 from pipeline.vault.stores import open_stores
+
 
 def check_policy(policies: Path, now: str | None = None) -> LoadedPolicy:
     """Load and validate the policy folder once for the run and check it is in effect on the
@@ -67,8 +68,6 @@ def new_files(raw: Path, data: Path) -> list[tuple[str, str]]:
 
 def refused_files(raw: Path) -> list[dict[str, str]]:
     """Raw entries that are never read (symbolic links, devices, unsafe names), to report."""
-    from pipeline.intake.ingest import refused
-
     return [{"file": name, **failure(REFUSED, why)} for name, why in refused(Path(raw))]
 
 
@@ -83,8 +82,6 @@ class StorageError(Exception):
 def check_disk(raw: Path, data: Path, names: list[str]) -> dict[str, int]:
     """Refuse to start when the data folder's disk could fill up mid-run."""
     import shutil
-
-    from pipeline.intake.ingest import expanded_size
 
     need = MIN_FREE_BYTES + SPACE_FACTOR * sum(expanded_size(Path(raw) / n)
                                                for n in names if (Path(raw) / n).exists())
