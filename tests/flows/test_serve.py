@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,14 @@ def _free_port() -> int:
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def _deployment(url: str, name: str) -> dict | None:
@@ -69,11 +78,15 @@ def test_serve_schedules_both_flows_and_a_triggered_run_completes(tmp_path):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and len(found) < 2:
             assert serve.poll() is None, serve.stdout.read().decode()[-3000:]
-            for flow in SCHEDULES:
-                found.setdefault(flow, None)
-                found[flow] = found[flow] or _deployment(url, f"{flow}/{DEPLOYMENTS[flow]}")
-            found = {k: v for k, v in found.items() if v}
-            time.sleep(1)
+            # ask for the deployments once the server answers (a Prefect client retries a
+            # refused connection with back-off, seconds each time); no pause once found
+            if _healthy(url):
+                for flow in SCHEDULES:
+                    found.setdefault(flow, None)
+                    found[flow] = found[flow] or _deployment(url, f"{flow}/{DEPLOYMENTS[flow]}")
+                found = {k: v for k, v in found.items() if v}
+            if len(found) < 2:
+                time.sleep(0.25)
         assert set(found) == set(SCHEDULES), "deployments did not appear"
         assert found["nightly-batch"]["crons"] == ["0 2 * * *"]
         assert found["retention-sweep"]["crons"] == ["30 3 * * *"]
