@@ -44,16 +44,38 @@ def identifier_values(raw: Path, texts: dict[str, str]) -> set[str]:
 
 
 def run_batch(raw: Path, data: Path, policies: Path | None = None, now: str | None = None,
-              publish: Path | None = None) -> dict:
+              publish: Path | None = None, parallel: bool = False) -> dict:
     """The nightly sequence (`pipeline.run.nightly.run_nightly`) in this process, without an
-    orchestrator. Returns its audited summary."""
+    orchestrator. Returns its audited summary. `parallel` stages whole partitions at once in
+    the local pool of worker processes (`run_in_pool`, one engine each), as the flow's
+    default task runner does; they are committed in discovery order all the same, so the
+    result equals the sequential one."""
     from pipeline.layout import Layout
     from pipeline.run import stages
     from pipeline.run.nightly import run_nightly
     from tests.conftest import NOW, POLICIES
 
     policies, now = policies or POLICIES, now or NOW
-    return run_nightly(raw, Layout(data, publish), stages.check_policy(policies, now), now)
+    policy = stages.check_policy(policies, now)
+    stage_all = _in_pool(raw, data, policy, now) if parallel else None
+    return run_nightly(raw, Layout(data, publish), policy, now, stage_all=stage_all)
+
+
+def _in_pool(raw: Path, data: Path, policy, now: str):
+    """`stage_all` for run_nightly: every partition staged in the local worker pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.deid import default_workers, run_in_pool
+    from pipeline.run import stages
+
+    def one(file: tuple[str, str]) -> dict:
+        return run_in_pool(stages.stage_partition, raw, *file, data, policy, now, 1)
+
+    def stage_all(files: list[tuple[str, str]]) -> list[dict]:
+        with ThreadPoolExecutor(default_workers()) as threads:
+            return list(threads.map(one, files))
+
+    return stage_all
 
 
 def frames_from_raw(raw: Path):

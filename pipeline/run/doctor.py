@@ -102,13 +102,11 @@ def check_spacy_model() -> Check:
 def check_recognizers() -> Check:
     """Which recognizer file the engine will load: a replaced file can weaken
     de-identification, so an override is a warning an operator must see."""
-    import os
+    from pipeline.deid.engine import RECOGNIZERS_ENV, RECOGNIZERS_FILE, recognizers_path
 
-    from pipeline.deid.engine import RECOGNIZERS_ENV, RECOGNIZERS_FILE
-
-    override = os.environ.get(RECOGNIZERS_ENV)
-    if override:
-        return Check("recognizers", WARN, f"${RECOGNIZERS_ENV} replaces the shipped file: {override}",
+    path = recognizers_path()
+    if path != RECOGNIZERS_FILE:
+        return Check("recognizers", WARN, f"${RECOGNIZERS_ENV} replaces the shipped file: {path}",
                      f"unset ${RECOGNIZERS_ENV} unless a data steward approved that file")
     return Check("recognizers", OK, f"the shipped file {RECOGNIZERS_FILE.name}")
 

@@ -13,7 +13,8 @@ import pytest
 from pipeline.layout import Layout
 from pipeline.synth import generate
 from pipeline.warehouse import sandbox
-from tests.conftest import NOW, POLICIES, ROOT
+from tests.conftest import ROOT
+from tests.synthetic import run_batch
 
 SECTION = "### Questions a service and its regulator ask, one query each"
 
@@ -32,37 +33,12 @@ def readme_queries() -> list[tuple[str, str]]:
 QUERIES = readme_queries()
 
 
-def build(raw: Path, data: Path) -> dict:
-    """The nightly sequence (`run_nightly`, as `tests.synthetic.run_batch` runs it) with the
-    partitions staged the way the flow's default task runner stages them: whole partitions
-    in parallel in the local pool of worker processes (`run_in_pool`, one engine each),
-    committed in discovery order. The release is the same as the sequential path's (staging
-    is deterministic; checked on this data set: same table digests); it uses both cores for
-    parsing and sealing too, not only for de-identification."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pipeline.deid import default_workers, run_in_pool
-    from pipeline.run import stages
-    from pipeline.run.nightly import run_nightly
-
-    policy = stages.check_policy(POLICIES, NOW)
-
-    def stage_all(files: list[tuple[str, str]]) -> list[dict]:
-        def one(file: tuple[str, str]) -> dict:
-            name, sha = file
-            return run_in_pool(stages.stage_partition, raw, name, sha, data, policy, NOW, 1)
-
-        with ThreadPoolExecutor(default_workers()) as threads:
-            return list(threads.map(one, files))
-
-    return run_nightly(raw, Layout(data), policy, NOW, stage_all=stage_all)
-
-
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("queries")
     generate(root / "raw", users=2000, days=30, seed=0)
-    summary = build(root / "raw", root / "data")
+    # staged in the worker pool, as the flow does (same release as the sequential path)
+    summary = run_batch(root / "raw", root / "data", parallel=True)
     assert summary["ingest"]["balanced"] and not summary["ingest"]["files_failed"]
     return Layout(root / "data").release
 
